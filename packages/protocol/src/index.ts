@@ -1,0 +1,4 @@
+export * from './errors.js';
+export * from './framing.js';
+export * from './http.js';
+export * from './schemas/index.js';

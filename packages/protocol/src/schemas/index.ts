@@ -1,0 +1,6 @@
+export * from './admin.js';
+export * from './client.js';
+export * from './cluster.js';
+export * from './common.js';
+export * from './configs.js';
+export * from './metadata-records.js';
