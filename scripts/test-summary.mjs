@@ -28,7 +28,9 @@ for (const dir of dirs) {
   const p = report.numPassedTests ?? 0;
   const f = (report.numFailedTests ?? 0) + (report.numFailedTestSuites ?? 0);
   const s = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
-  console.log(`${manifest.name.padEnd(24)} ${String(p).padStart(5)} passed ${String(f).padStart(3)} failed ${String(s).padStart(3)} skipped`);
+  console.log(
+    `${manifest.name.padEnd(24)} ${String(p).padStart(5)} passed ${String(f).padStart(3)} failed ${String(s).padStart(3)} skipped`,
+  );
   if (p === 0) problems.push(`${manifest.name}: ran no test`);
   passed += p;
   failed += f;

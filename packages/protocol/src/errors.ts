@@ -275,6 +275,12 @@ export const ErrorCatalogue = {
   },
   RESOURCE_NOT_FOUND: { code: 91, retriable: false, httpStatus: 404, message: 'The resource does not exist.' },
   DUPLICATE_RESOURCE: { code: 92, retriable: false, httpStatus: 409, message: 'The resource already exists.' },
+  INVALID_UPDATE_VERSION: {
+    code: 95,
+    retriable: false,
+    httpStatus: 409,
+    message: 'The partition epoch in the request is not the current one.',
+  },
   UNKNOWN_TOPIC_ID: {
     code: 100,
     retriable: true,
@@ -298,6 +304,12 @@ export const ErrorCatalogue = {
     retriable: false,
     httpStatus: 409,
     message: 'The cluster id does not match this cluster’s.',
+  },
+  INELIGIBLE_REPLICA: {
+    code: 107,
+    retriable: false,
+    httpStatus: 409,
+    message: 'A replica in the new ISR is fenced, shutting down or not a replica of the partition.',
   },
   FENCED_MEMBER_EPOCH: {
     code: 110,
