@@ -4,3 +4,4 @@ export * from './cluster.js';
 export * from './common.js';
 export * from './configs.js';
 export * from './metadata-records.js';
+export * from './raft.js';
