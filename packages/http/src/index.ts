@@ -1,0 +1,21 @@
+export { type AuthHook, requireBearerToken, requireClusterSecret } from './auth.js';
+export {
+  clientDefaults,
+  createH2Client,
+  type FrameRequest,
+  type H2ClientOptions,
+  type HttpMethod,
+  type JsonRequest,
+  requestFrame,
+  requestJson,
+} from './client.js';
+export { type BoundAddress, type Listenable, type ListenOptions, listen } from './listen.js';
+export {
+  createServer,
+  type HealthReport,
+  type HealthStatus,
+  type MillraceServer,
+  type ServerOptions,
+  serverDefaults,
+} from './server.js';
+export { frameBody, parseBody, parseParams, parseQuery } from './validation.js';
