@@ -1,7 +1,10 @@
 // The public face of @millrace/raft: the pure Raft core. Internals (Raft, RaftLog, Progress,
 // quorum maths) stay private to the package.
 
-export type { RaftConfig } from './config.js';export { isRaftError, RAFT_ERROR_CODES, RaftError, type RaftErrorCode } from './errors.js';
+export type { RaftConfig } from './config.js';
+// The runtime around the core: LevelDB storage, transports, the node loop.
+export * from './driver/index.js';
+export { isRaftError, RAFT_ERROR_CODES, RaftError, type RaftErrorCode } from './errors.js';
 export type { ProgressState } from './progress.js';
 export { createRandom, type RandomSource } from './random.js';
 export { type ProgressStatus, RawNode, type Status } from './raw-node.js';
@@ -45,3 +48,6 @@ export {
   type VoteResponse,
 } from './types.js';
 export { InvariantViolation } from './util.js';
+
+// The runtime around the core: LevelDB storage, transports, the node loop.
+export * from './driver/index.js';

@@ -1,0 +1,175 @@
+import { createH2Client, frameBody, type MillraceServer, requestFrame, requireClusterSecret } from '@millrace/http';
+import { Headers, Routes } from '@millrace/protocol';
+import type { Client } from 'undici';
+import type { Message, NodeId } from '../types.js';
+import type { RaftMessageSink, RaftTransport } from './transport.js';
+import { decodeRaftFrame, encodeRaftFrame } from './wire.js';
+
+export interface HttpRaftTransportOptions {
+  readonly clusterId: string;
+  readonly self: NodeId;
+  /** Each peer's origin, e.g. `http://127.0.0.1:9092`. */
+  readonly peers: ReadonlyMap<NodeId, string>;
+  readonly clusterSecret: string;
+  /** Told when a peer cannot be reached, so the leader stops pipelining to it. */
+  readonly sink: Pick<RaftMessageSink, 'reportUnreachable'>;
+  /** Deadline of one request to a peer. Default 2000 ms. */
+  readonly requestTimeoutMs?: number;
+  /** Messages queued for one peer at most; beyond it the queue is dropped (Raft resends). Default 10,000. */
+  readonly queuedMessagesMax?: number;
+  /** Payload bytes per request at most (one message may exceed it alone). Default 8 MiB. */
+  readonly requestBytesMax?: number;
+}
+
+interface Peer {
+  readonly id: NodeId;
+  readonly client: Client;
+  queue: Message[];
+  inFlight: boolean;
+  failures: number;
+  retryTimer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Raft messages over HTTP/2: one h2c connection and one queue per peer. At most one request is in
+ * flight to a peer; everything queued meanwhile goes in the next one, so under load messages batch
+ * by themselves and requests per second stay low. A failed request drops its messages (Raft
+ * tolerates loss and resends), reports the peer unreachable and backs off; a slow or dead peer
+ * holds only its own queue, never the others'.
+ */
+export class HttpRaftTransport implements RaftTransport {
+  readonly #options: HttpRaftTransportOptions;
+  readonly #peers = new Map<number, Peer>();
+  #closed = false;
+
+  constructor(options: HttpRaftTransportOptions) {
+    this.#options = options;
+    for (const [id, origin] of options.peers) {
+      if (id === options.self) continue;
+      this.#peers.set(id, {
+        id,
+        client: createH2Client(origin),
+        queue: [],
+        inFlight: false,
+        failures: 0,
+        retryTimer: undefined,
+      });
+    }
+  }
+
+  send(messages: readonly Message[]): void {
+    if (this.#closed) return;
+    const max = this.#options.queuedMessagesMax ?? 10_000;
+    const touched = new Set<Peer>();
+    for (const message of messages) {
+      const peer = this.#peers.get(message.to);
+      if (peer === undefined) continue;
+      if (peer.queue.length >= max) {
+        // A peer this far behind is not being reached: let Raft probe it again later.
+        peer.queue = [];
+        this.#options.sink.reportUnreachable(peer.id);
+      }
+      peer.queue.push(message);
+      touched.add(peer);
+    }
+    for (const peer of touched) this.#flush(peer);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all(
+      [...this.#peers.values()].map(async (peer) => {
+        clearTimeout(peer.retryTimer);
+        peer.queue = [];
+        await peer.client.destroy().catch(() => undefined);
+      }),
+    );
+  }
+
+  #flush(peer: Peer): void {
+    if (this.#closed || peer.inFlight || peer.retryTimer !== undefined || peer.queue.length === 0) return;
+    const batch = this.#takeBatch(peer);
+    peer.inFlight = true;
+    const body = encodeRaftFrame(this.#options.clusterId, this.#options.self, batch);
+    requestFrame(peer.client, {
+      path: Routes.raft,
+      body,
+      headers: { [Headers.clusterSecret]: this.#options.clusterSecret },
+      timeoutMs: this.#options.requestTimeoutMs ?? 2000,
+    })
+      .then(() => {
+        peer.failures = 0;
+      })
+      .catch(() => {
+        if (this.#closed) return;
+        peer.failures++;
+        this.#options.sink.reportUnreachable(peer.id);
+        // Back off from a peer that keeps failing: 20 ms doubling up to 1 s.
+        const delayMs = Math.min(1000, 20 * 2 ** Math.min(peer.failures - 1, 6));
+        peer.retryTimer = setTimeout(() => {
+          peer.retryTimer = undefined;
+          this.#flush(peer);
+        }, delayMs);
+      })
+      .finally(() => {
+        peer.inFlight = false;
+        this.#flush(peer);
+      });
+  }
+
+  /** The oldest queued messages, within the per-request byte and count bounds (at least one). */
+  #takeBatch(peer: Peer): Message[] {
+    const bytesMax = this.#options.requestBytesMax ?? 8 * 1024 * 1024;
+    let bytes = 0;
+    let count = 0;
+    for (const message of peer.queue) {
+      const size = payloadBytes(message);
+      if (count > 0 && (bytes + size > bytesMax || count >= 10_000)) break;
+      bytes += size;
+      count++;
+    }
+    return peer.queue.splice(0, count);
+  }
+}
+
+function payloadBytes(message: Message): number {
+  switch (message.type) {
+    case 'App':
+      return message.entries.reduce((sum, entry) => sum + entry.data.byteLength + 64, 64);
+    case 'Snap':
+      return message.data.byteLength + 256;
+    case 'Prop':
+      return message.entries.reduce((sum, entry) => sum + entry.data.byteLength + 32, 64);
+    default:
+      return 128;
+  }
+}
+
+export interface RaftRouteOptions {
+  readonly clusterId: string;
+  readonly self: NodeId;
+  /** The voters, this node included. */
+  readonly voters: readonly NodeId[];
+  readonly clusterSecret: string;
+  readonly sink: RaftMessageSink;
+  /** Largest frame accepted. Default 32 MiB (a request may carry several snapshot chunks and append batches). */
+  readonly bodyLimitBytes?: number;
+}
+
+/** The receiving end: POST /v1/raft, cluster secret required, frame checked before the core sees it. */
+export function registerRaftRoute(app: MillraceServer, options: RaftRouteOptions): void {
+  const peers = new Set<number>(options.voters);
+  app.post(
+    Routes.raft,
+    { onRequest: requireClusterSecret(options.clusterSecret), bodyLimit: options.bodyLimitBytes ?? 32 * 1024 * 1024 },
+    async (request, reply) => {
+      const { messages } = decodeRaftFrame(frameBody(request), {
+        clusterId: options.clusterId,
+        to: options.self,
+        peers,
+      });
+      options.sink.receive(messages);
+      return reply.code(204).send();
+    },
+  );
+}

@@ -1,0 +1,184 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, listen, type MillraceServer } from '@millrace/http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HttpRaftTransport, registerRaftRoute } from '../../src/driver/http-transport.js';
+import { LevelRaftStorage } from '../../src/driver/level-storage.js';
+import { RaftNode, type StateMachine } from '../../src/driver/node.js';
+import { encodeRaftFrame } from '../../src/driver/wire.js';
+import type { NodeId, Snapshot } from '../../src/index.js';
+
+class ListMachine implements StateMachine<number> {
+  items: string[] = [];
+  apply(data: Uint8Array): number {
+    this.items.push(Buffer.from(data).toString());
+    return this.items.length;
+  }
+  snapshot(): Uint8Array {
+    return Buffer.from(JSON.stringify(this.items));
+  }
+  restore(snapshot: Snapshot): void {
+    this.items = JSON.parse(Buffer.from(snapshot.data).toString());
+  }
+}
+
+const CLUSTER = 'http-raft';
+const SECRET = 'raft-test-secret-0123456789';
+const voters = [1, 2, 3] as NodeId[];
+const cleanups: (() => Promise<void>)[] = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function waitFor<T>(what: string, check: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+interface Member {
+  id: NodeId;
+  node: RaftNode<number>;
+  machine: ListMachine;
+  server: MillraceServer;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Three nodes in this process, each with its own LevelDB folder, fastify h2c server and HTTP/2
+ * transport: everything but the process boundary is real.
+ */
+async function startCluster() {
+  const root = mkdtempSync(join(tmpdir(), 'millrace-raft-http-'));
+  cleanups.push(async () => rmSync(root, { recursive: true, force: true }));
+  const ports = new Map<number, number>();
+  const members = new Map<number, Member>();
+
+  const start = async (id: NodeId, initialize: boolean, port = 0): Promise<Member> => {
+    const storage = await LevelRaftStorage.open(join(root, `n${id}`), {
+      clusterId: CLUSTER,
+      nodeId: id,
+      voters,
+      initialize,
+    });
+    const machine = new ListMachine();
+    const node = new RaftNode<number>({ id, storage, stateMachine: machine, tickMs: 20, seed: id });
+    const server = createServer({ logger: false });
+    registerRaftRoute(server, { clusterId: CLUSTER, self: id, voters, clusterSecret: SECRET, sink: node });
+    const bound = await listen(server, { host: '127.0.0.1', port });
+    ports.set(id, bound.port);
+    const member: Member = {
+      id,
+      node,
+      machine,
+      server,
+      port: bound.port,
+      stop: async () => {
+        members.delete(id);
+        await server.close();
+        await node.stop();
+      },
+    };
+    members.set(id, member);
+    return member;
+  };
+  const connect = (member: Member) => {
+    const peers = new Map(voters.map((v) => [v, `http://127.0.0.1:${ports.get(v)}`] as const));
+    member.node.start(
+      new HttpRaftTransport({ clusterId: CLUSTER, self: member.id, peers, clusterSecret: SECRET, sink: member.node }),
+    );
+  };
+  for (const id of voters) await start(id, true);
+  for (const member of members.values()) connect(member);
+  cleanups.push(async () => {
+    for (const member of [...members.values()]) await member.stop();
+  });
+  const leader = () => waitFor('a leader', () => [...members.values()].find((m) => m.node.isLeader));
+  return { members, start, connect, leader, ports };
+}
+
+describe('raft over HTTP/2 with LevelDB (three nodes in process)', () => {
+  it('elects, replicates, loses its leader, restarts it from disk, and every node agrees', async () => {
+    const cluster = await startCluster();
+    const first = await cluster.leader();
+    await Promise.all(Array.from({ length: 100 }, (_, i) => first.node.propose(Buffer.from(`a${i}`))));
+
+    // The leader dies abruptly: its server goes, its node stops; nothing is handed over.
+    const deadId = first.id;
+    const deadPort = first.port;
+    await first.stop();
+    const second = await waitFor('a new leader', () => [...cluster.members.values()].find((m) => m.node.isLeader));
+    expect(second.id).not.toBe(deadId);
+    await Promise.all(Array.from({ length: 100 }, (_, i) => second.node.propose(Buffer.from(`b${i}`))));
+
+    // It comes back on its port with only what it had made durable, and catches up.
+    const restarted = await cluster.start(deadId, false, deadPort);
+    cluster.connect(restarted);
+    await waitFor('all nodes to apply 200 entries', () =>
+      [...cluster.members.values()].every((m) => m.machine.items.length === 200),
+    );
+    const lists = [...cluster.members.values()].map((m) => m.machine.items.join(','));
+    expect(new Set(lists).size).toBe(1);
+    const expected = [
+      ...Array.from({ length: 100 }, (_, i) => `a${i}`),
+      ...Array.from({ length: 100 }, (_, i) => `b${i}`),
+    ];
+    expect([...lists[0]!.split(',')].sort()).toEqual(expected.sort());
+  });
+
+  it('refuses Raft traffic without the cluster secret or from another cluster, changing nothing', async () => {
+    const cluster = await startCluster();
+    const leader = await cluster.leader();
+    const target = [...cluster.members.values()].find((m) => m !== leader)!;
+    const term = target.node.status().term;
+    const vote = encodeRaftFrame(CLUSTER, leader.id, [
+      {
+        type: 'Vote',
+        from: leader.id,
+        to: target.id,
+        term: (term + 100) as never,
+        lastLogIndex: 0 as never,
+        lastLogTerm: 0 as never,
+        transfer: false,
+      },
+    ]);
+    const post = (headers: Record<string, string>, body: Uint8Array) =>
+      target.server.inject({
+        method: 'POST',
+        url: '/v1/raft',
+        headers: { 'content-type': 'application/vnd.millrace.frame', ...headers },
+        payload: Buffer.from(body),
+      });
+    const noSecret = await post({}, vote);
+    expect(noSecret.statusCode).toBe(401);
+    expect(noSecret.json().error.code).toBe('AUTHENTICATION_FAILED');
+    const wrongSecret = await post({ 'x-millrace-cluster-secret': 'wrong-secret-0123456789' }, vote);
+    expect(wrongSecret.statusCode).toBe(401);
+    const otherCluster = await post(
+      { 'x-millrace-cluster-secret': SECRET },
+      encodeRaftFrame('other', leader.id, [
+        {
+          type: 'Vote',
+          from: leader.id,
+          to: target.id,
+          term: (term + 100) as never,
+          lastLogIndex: 0 as never,
+          lastLogTerm: 0 as never,
+          transfer: false,
+        },
+      ]),
+    );
+    expect(otherCluster.statusCode).toBe(409);
+    expect(otherCluster.json().error.code).toBe('INCONSISTENT_CLUSTER_ID');
+    const garbage = await post({ 'x-millrace-cluster-secret': SECRET }, Buffer.from('garbage'));
+    expect(garbage.statusCode).toBe(400);
+    expect(target.node.status().term).toBeLessThan(term + 100);
+  });
+});
