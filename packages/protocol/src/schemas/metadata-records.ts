@@ -138,6 +138,9 @@ export const MetadataRecordSchema = z.discriminatedUnion('type', [
 export type MetadataRecord = z.input<typeof MetadataRecordSchema>;
 export type ParsedMetadataRecord = z.output<typeof MetadataRecordSchema>;
 
+/** The most records one metadata batch (one entry of the metadata log) may hold. */
+export const METADATA_BATCH_RECORDS_MAX = 200_000;
+
 /**
  * Frames of the metadata stream that a controller serves to brokers over one long-lived HTTP/2
  * response, one JSON object per line. A broker asks from the offset after the last one it
@@ -151,12 +154,15 @@ export const MetadataStreamFrameSchema = z.discriminatedUnion('kind', [
     offset: NonNegativeSafeIntSchema,
     records: z.array(MetadataRecordSchema),
   }),
+  /**
+   * One committed batch: the records of one entry of the metadata log, all at `offset`. A batch
+   * always travels whole, so a broker that applied a frame has applied its offset completely and
+   * resumes from the next one.
+   */
   z.strictObject({
-    kind: z.literal('records'),
-    records: z
-      .array(z.strictObject({ offset: NonNegativeSafeIntSchema, record: MetadataRecordSchema }))
-      .min(1)
-      .max(10_000),
+    kind: z.literal('batch'),
+    offset: NonNegativeSafeIntSchema,
+    records: z.array(MetadataRecordSchema).min(1).max(METADATA_BATCH_RECORDS_MAX),
   }),
   /** Sent when idle, so a broker knows the stream is alive and how far the committed log goes. */
   z.strictObject({
