@@ -83,7 +83,13 @@ function watchUncleanElections(app: MillraceServer, node: ControllerNode, logger
       const topic = node.stateMachine.image.topicById(record.topicId)?.name ?? record.topicId;
       if (logger !== false) {
         logger.warn(
-          { topic, partition: record.partition, leader: record.leader, leaderEpoch: record.leaderEpoch, offset: batch.offset },
+          {
+            topic,
+            partition: record.partition,
+            leader: record.leader,
+            leaderEpoch: record.leaderEpoch,
+            offset: batch.offset,
+          },
           'unclean leader election: a replica outside the ISR now leads; acknowledged records may be lost',
         );
       }

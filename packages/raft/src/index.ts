@@ -4,6 +4,8 @@
 export type { RaftConfig } from './config.js';
 // The runtime around the core: LevelDB storage, transports, the node loop.
 export * from './driver/index.js';
+// The runtime around the core: LevelDB storage, transports, the node loop.
+export * from './driver/index.js';
 export { isRaftError, RAFT_ERROR_CODES, RaftError, type RaftErrorCode } from './errors.js';
 export type { ProgressState } from './progress.js';
 export { createRandom, type RandomSource } from './random.js';
@@ -48,6 +50,3 @@ export {
   type VoteResponse,
 } from './types.js';
 export { InvariantViolation } from './util.js';
-
-// The runtime around the core: LevelDB storage, transports, the node loop.
-export * from './driver/index.js';
