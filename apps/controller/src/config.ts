@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { ClusterIdSchema, EndpointSchema, MillraceError, parseOrThrow } from '@millrace/protocol';
+import { type FlagSpec, loadConfig, wantsHelp } from '@millrace/node-kit';
+import { ClusterIdSchema, EndpointSchema } from '@millrace/protocol';
 import { z } from 'zod';
 
 /**
@@ -62,22 +61,6 @@ export const ControllerConfigSchema = z
   });
 export type ControllerConfig = z.output<typeof ControllerConfigSchema>;
 
-/** `host:port`, for flags. */
-function endpoint(text: string, flag: string) {
-  const match = /^(.+):(\d{1,5})$/.exec(text);
-  if (match === null) throw new MillraceError('INVALID_CONFIG', `--${flag} "${text}" is not host:port.`);
-  return { host: match[1] as string, port: Number(match[2]) };
-}
-
-/** `1@host:port,2@host:port`, for --voters. */
-function voters(text: string) {
-  return text.split(',').map((item) => {
-    const match = /^(\d+)@(.+)$/.exec(item.trim());
-    if (match === null) throw new MillraceError('INVALID_CONFIG', `--voters item "${item}" is not id@host:port.`);
-    return { nodeId: Number(match[1]), endpoint: endpoint(match[2] as string, 'voters') };
-  });
-}
-
 export const CONTROLLER_USAGE = `Usage: millrace-controller [--config file.json] [flags]
 
 Flags (each overrides the file):
@@ -92,75 +75,24 @@ Flags (each overrides the file):
   --log-level LEVEL           fatal, error, warn, info, debug, trace or silent
   --help                      this text`;
 
+const FLAGS: readonly FlagSpec[] = [
+  { flag: 'node-id', field: 'nodeId', kind: 'int' },
+  { flag: 'cluster-id', field: 'clusterId', kind: 'string' },
+  { flag: 'listen', field: 'listen', kind: 'endpoint' },
+  { flag: 'voters', field: 'voters', kind: 'voters' },
+  { flag: 'data-dir', field: 'dataDir', kind: 'string' },
+  { flag: 'admin-token', field: 'adminToken', kind: 'string', env: 'MILLRACE_ADMIN_TOKEN' },
+  { flag: 'cluster-secret', field: 'clusterSecret', kind: 'string', env: 'MILLRACE_CLUSTER_SECRET' },
+  { flag: 'initialize', field: 'initialize', kind: 'boolean' },
+  { flag: 'log-level', field: 'logLevel', kind: 'string' },
+];
+
 /**
  * Reads the configuration from `argv` (without node and the script), the file it names and the
- * environment (for the two secrets, so they need not appear in a process list). Throws
- * INVALID_CONFIG naming each field at fault.
+ * environment (for the two secrets). Throws INVALID_CONFIG naming each field at fault.
  */
 export function loadControllerConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ControllerConfig {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      strict: true,
-      options: {
-        config: { type: 'string' },
-        'node-id': { type: 'string' },
-        'cluster-id': { type: 'string' },
-        listen: { type: 'string' },
-        voters: { type: 'string' },
-        'data-dir': { type: 'string' },
-        'admin-token': { type: 'string' },
-        'cluster-secret': { type: 'string' },
-        initialize: { type: 'boolean' },
-        'log-level': { type: 'string' },
-        help: { type: 'boolean' },
-      },
-    });
-  } catch (error) {
-    throw new MillraceError('INVALID_CONFIG', `${(error as Error).message}\n\n${CONTROLLER_USAGE}`);
-  }
-  const flags = parsed.values as Record<string, string | boolean | undefined>;
-  let file: Record<string, unknown> = {};
-  const configPath = flags.config;
-  if (typeof configPath === 'string') {
-    let text: string;
-    try {
-      text = readFileSync(configPath, 'utf8');
-    } catch (error) {
-      throw new MillraceError('INVALID_CONFIG', `Cannot read config file ${configPath}: ${(error as Error).message}`);
-    }
-    try {
-      file = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      throw new MillraceError('INVALID_CONFIG', `Config file ${configPath} is not valid JSON.`);
-    }
-    if (typeof file !== 'object' || file === null || Array.isArray(file)) {
-      throw new MillraceError('INVALID_CONFIG', `Config file ${configPath} must hold a JSON object.`);
-    }
-  }
-  const str = (name: string) => (typeof flags[name] === 'string' ? (flags[name] as string) : undefined);
-  const fromFlags: Record<string, unknown> = {
-    nodeId: str('node-id') === undefined ? undefined : Number(str('node-id')),
-    clusterId: str('cluster-id'),
-    listen: str('listen') === undefined ? undefined : endpoint(str('listen') as string, 'listen'),
-    voters: str('voters') === undefined ? undefined : voters(str('voters') as string),
-    dataDir: str('data-dir'),
-    adminToken: str('admin-token') ?? env.MILLRACE_ADMIN_TOKEN,
-    clusterSecret: str('cluster-secret') ?? env.MILLRACE_CLUSTER_SECRET,
-    initialize: flags.initialize === true ? true : undefined,
-    logLevel: str('log-level'),
-  };
-  const merged = { ...file };
-  for (const [key, value] of Object.entries(fromFlags)) if (value !== undefined) merged[key] = value;
-  const source = typeof configPath === 'string' ? `${configPath} and flags` : 'flags';
-  try {
-    return parseOrThrow(ControllerConfigSchema, merged, 'config');
-  } catch (error) {
-    throw new MillraceError('INVALID_CONFIG', `${(error as Error).message} (read from ${source})`, { cause: error });
-  }
+  return loadConfig({ schema: ControllerConfigSchema, flags: FLAGS, usage: CONTROLLER_USAGE, argv, env });
 }
 
-export function wantsHelp(argv: readonly string[]): boolean {
-  return argv.includes('--help') || argv.includes('-h');
-}
+export { wantsHelp };

@@ -1,0 +1,71 @@
+import { type FlagSpec, loadConfig, wantsHelp } from '@millrace/node-kit';
+import { BrokerIdSchema, ClusterIdSchema, EndpointSchema, RackSchema } from '@millrace/protocol';
+import { z } from 'zod';
+
+/**
+ * A broker's settings, from a JSON file (`--config`) and/or flags (flags win); the secrets may come
+ * from the environment. Every field is checked, with an error naming it.
+ */
+export const BrokerConfigSchema = z
+  .strictObject({
+    brokerId: BrokerIdSchema,
+    clusterId: ClusterIdSchema,
+    /** Where this broker listens: clients, other brokers' replica fetches, the admin API. */
+    listen: EndpointSchema,
+    /** The address clients and other brokers are told to use; the listen address by default. */
+    advertised: EndpointSchema.optional(),
+    /** Addresses of the controllers; any one that answers is enough to find the active one. */
+    controllers: z.array(EndpointSchema).min(1).max(9),
+    dataDir: z.string().min(1),
+    rack: RackSchema.nullable().default(null),
+    /** Shared by every node; calls between nodes carry it. */
+    clusterSecret: z.string().min(16, 'the cluster secret must be at least 16 characters'),
+    /** When set, clients must send `Authorization: Bearer <token>` (off in pnpm dev). */
+    clientToken: z.string().min(16, 'the client token must be at least 16 characters').nullable().default(null),
+    /** How often the broker tells the active controller it is alive. The controller's session timeout must be several of these. */
+    heartbeatIntervalMs: z.int().min(50).max(60_000).default(500),
+    /** `os`: every append is in the OS before it is acknowledged (survives kill -9, not power loss); `every-batch`: fsync per append; `interval`: fsync every logFlushIntervalMs. */
+    logFlushPolicy: z.enum(['os', 'every-batch', 'interval']).default('os'),
+    logFlushIntervalMs: z.int().min(10).max(3_600_000).default(1000),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .transform((config) => ({ ...config, advertised: config.advertised ?? config.listen }));
+export type BrokerConfig = z.output<typeof BrokerConfigSchema>;
+
+export const BROKER_USAGE = `Usage: millrace-broker [--config file.json] [flags]
+
+Flags (each overrides the file):
+  --broker-id N                 this broker's id
+  --cluster-id ID               the cluster's id
+  --listen HOST:PORT            where to serve clients, replicas and the admin API
+  --advertised HOST:PORT        the address others should use (default: --listen)
+  --controllers HOST:PORT,...   the controllers' addresses
+  --data-dir PATH               the folder of this broker's partition logs
+  --rack RACK                   this broker's rack, for rack-aware placement
+  --cluster-secret SECRET       shared by all nodes (or MILLRACE_CLUSTER_SECRET)
+  --client-token TOKEN          require clients to send it (or MILLRACE_CLIENT_TOKEN)
+  --heartbeat-interval-ms N     default 500
+  --log-flush-policy POLICY     os (default), every-batch or interval
+  --log-level LEVEL             fatal, error, warn, info, debug, trace or silent
+  --help                        this text`;
+
+const FLAGS: readonly FlagSpec[] = [
+  { flag: 'broker-id', field: 'brokerId', kind: 'int' },
+  { flag: 'cluster-id', field: 'clusterId', kind: 'string' },
+  { flag: 'listen', field: 'listen', kind: 'endpoint' },
+  { flag: 'advertised', field: 'advertised', kind: 'endpoint' },
+  { flag: 'controllers', field: 'controllers', kind: 'endpoints' },
+  { flag: 'data-dir', field: 'dataDir', kind: 'string' },
+  { flag: 'rack', field: 'rack', kind: 'string' },
+  { flag: 'cluster-secret', field: 'clusterSecret', kind: 'string', env: 'MILLRACE_CLUSTER_SECRET' },
+  { flag: 'client-token', field: 'clientToken', kind: 'string', env: 'MILLRACE_CLIENT_TOKEN' },
+  { flag: 'heartbeat-interval-ms', field: 'heartbeatIntervalMs', kind: 'int' },
+  { flag: 'log-flush-policy', field: 'logFlushPolicy', kind: 'string' },
+  { flag: 'log-level', field: 'logLevel', kind: 'string' },
+];
+
+export function loadBrokerConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BrokerConfig {
+  return loadConfig({ schema: BrokerConfigSchema, flags: FLAGS, usage: BROKER_USAGE, argv, env });
+}
+
+export { wantsHelp };

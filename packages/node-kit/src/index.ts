@@ -1,0 +1,1 @@
+export { type FlagSpec, type LoadConfigOptions, loadConfig, parseEndpoint, parseVoters, wantsHelp } from './config.js';
