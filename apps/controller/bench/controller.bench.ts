@@ -26,7 +26,7 @@ import {
   TopicDescriptionSchema,
 } from '@millrace/protocol';
 import type { Client } from 'undici';
-import { freePorts, killHard, type Proc, spawnNode, stop, waitFor } from '../test/harness.js';
+import { controllerArgs, freePorts, killHard, type Proc, spawnNode, stop, waitFor } from '../test/harness.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const CLUSTER = 'bench';
@@ -43,33 +43,16 @@ const procs = new Map<number, Proc>();
 const clients = new Map<number, Client>();
 
 function start(id: number, initialize: boolean): void {
-  const voters = ids.map((v, i) => `${v}@127.0.0.1:${ports[i]}`).join(',');
-  procs.set(
+  const args = controllerArgs({
     id,
-    spawnNode(`controller-${id}`, MAIN, [
-      ...[
-        '--node-id',
-        String(id),
-        '--cluster-id',
-        CLUSTER,
-        '--listen',
-        `127.0.0.1:${ports[id - 1]}`,
-        '--voters',
-        voters,
-      ],
-      ...[
-        '--data-dir',
-        join(root, `c${id}`),
-        '--admin-token',
-        ADMIN,
-        '--cluster-secret',
-        SECRET,
-        '--log-level',
-        'warn',
-      ],
-      ...(initialize ? ['--initialize'] : []),
-    ]),
-  );
+    ports,
+    root,
+    clusterId: CLUSTER,
+    adminToken: ADMIN,
+    clusterSecret: SECRET,
+    initialize,
+  });
+  procs.set(id, spawnNode(`controller-${id}`, MAIN, args));
 }
 function client(id: number): Client {
   let c = clients.get(id);

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 
 /**
  * Just enough to run controller processes in a test: free loopback ports, spawning with captured
@@ -82,4 +83,26 @@ export async function waitFor<T>(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: lastError });
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+export interface ControllerArgs {
+  readonly id: number;
+  readonly ports: readonly number[];
+  readonly root: string;
+  readonly clusterId: string;
+  readonly adminToken: string;
+  readonly clusterSecret: string;
+  readonly initialize: boolean;
+}
+
+/** The command line of controller `id` of a quorum whose voter i listens on 127.0.0.1:ports[i-1]. */
+export function controllerArgs(options: ControllerArgs): string[] {
+  const voters = options.ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
+  return [
+    ...['--node-id', String(options.id), '--cluster-id', options.clusterId],
+    ...['--listen', `127.0.0.1:${options.ports[options.id - 1]}`, '--voters', voters],
+    ...['--data-dir', join(options.root, `c${options.id}`), '--admin-token', options.adminToken],
+    ...['--cluster-secret', options.clusterSecret, '--log-level', 'warn'],
+    ...(options.initialize ? ['--initialize'] : []),
+  ];
 }

@@ -15,7 +15,7 @@ import {
 import type { Client } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { freePorts, killHard, type Proc, spawnNode, stop, waitFor } from './harness.js';
+import { controllerArgs, freePorts, killHard, type Proc, spawnNode, stop, waitFor } from './harness.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const CLUSTER = 'proc-test';
@@ -30,26 +30,15 @@ const clients = new Map<number, Client>();
 let heartbeats: NodeJS.Timeout | undefined;
 
 function startController(id: number, initialize: boolean): Proc {
-  const voters = ids.map((v, i) => `${v}@127.0.0.1:${ports[i]}`).join(',');
-  const args = [
-    '--node-id',
-    String(id),
-    '--cluster-id',
-    CLUSTER,
-    '--listen',
-    `127.0.0.1:${ports[id - 1]}`,
-    '--voters',
-    voters,
-    '--data-dir',
-    join(root, `c${id}`),
-    '--admin-token',
-    ADMIN,
-    '--cluster-secret',
-    SECRET,
-    '--log-level',
-    'warn',
-    ...(initialize ? ['--initialize'] : []),
-  ];
+  const args = controllerArgs({
+    id,
+    ports,
+    root,
+    clusterId: CLUSTER,
+    adminToken: ADMIN,
+    clusterSecret: SECRET,
+    initialize,
+  });
   const proc = spawnNode(`controller-${id}`, MAIN, args);
   procs.set(id, proc);
   return proc;
