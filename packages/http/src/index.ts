@@ -9,6 +9,7 @@ export {
   requestFrame,
   requestJson,
 } from './client.js';
+export { createFrameSession, type FrameSession } from './frame-session.js';
 export { type BoundAddress, type Listenable, type ListenOptions, listen } from './listen.js';
 export {
   createServer,

@@ -118,6 +118,13 @@ export function buildTestServer(options: Partial<ServerOptions> = {}): TestServe
     await hanging;
     return { released: true };
   });
+  app.post('/v1/hang', async (request, reply) => {
+    handled.push('hang');
+    frameBody(request);
+    await hanging;
+    reply.type('application/vnd.millrace.frame');
+    return encodeFrame({ released: true }, []);
+  });
   return { app, handled, logs, releaseHanging: () => releaseHanging() };
 }
 

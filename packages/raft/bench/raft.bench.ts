@@ -5,6 +5,14 @@
  * from the leader's kill -9 to a new leader, over 20 trials.
  *
  * Run: pnpm --filter @millrace/raft bench   (TRIALS, ENTRIES_1, ENTRIES_256 to change the run)
+ *
+ * To see where the time goes: RAFT_BENCH_DEBUG=1 logs each node's role, term and leader as they
+ * change, every kill and how long its election took, and event-loop stalls, and prints what each
+ * node did during each load (CPU, Ready rounds, entries per Ready, time per persist, synced
+ * writes, messages and requests, rejected appends) and the three nodes' CPU per commit;
+ * RAFT_BENCH_CPU_PROF=<folder> writes each node's V8 CPU profile of the 256-in-flight load there
+ * (node<id>.cpuprofile). RAFT_TICK_MS, RAFT_ELECTION_TIMEOUT_TICKS and
+ * RAFT_HEARTBEAT_TIMEOUT_TICKS replace the runtime's default timing.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,6 +28,8 @@ const SCRIPT = fileURLToPath(new URL('./node-process.ts', import.meta.url));
 const TRIALS = Number(process.env.TRIALS ?? 20);
 const ENTRIES_1 = Number(process.env.ENTRIES_1 ?? 3_000);
 const ENTRIES_256 = Number(process.env.ENTRIES_256 ?? 100_000);
+const DEBUG = process.env.RAFT_BENCH_DEBUG !== undefined;
+const CPU_PROF = process.env.RAFT_BENCH_CPU_PROF;
 
 const root = mkdtempSync(join(tmpdir(), 'millrace-raft-bench-'));
 const ports = await Promise.all(
@@ -79,6 +89,43 @@ async function leader(excluding?: number, deadlineMs = 30_000): Promise<number> 
   }
 }
 
+const StatsSchema = z.object({
+  rejects: z.number(),
+  readies: z.number(),
+  readyEntries: z.number(),
+  persistMs: z.number(),
+  syncs: z.number(),
+  sent: z.number(),
+  sendCalls: z.number(),
+  received: z.number(),
+  receiveCalls: z.number(),
+  atMs: z.number(),
+  cpuMs: z.number(),
+});
+const stats = (id: number) =>
+  requestJson(client(id), { method: 'GET', path: '/bench/stats', responseSchema: StatsSchema, timeoutMs: 2000 });
+
+/** Per-second rates of one node between two samples of its counters. */
+function describeStats(id: number, a: z.infer<typeof StatsSchema>, b: z.infer<typeof StatsSchema>): string {
+  const s = (b.atMs - a.atMs) / 1000;
+  const d = (k: keyof typeof a) => b[k] - a[k];
+  const per = (x: number, y: number) => (y === 0 ? '-' : (x / y).toFixed(2));
+  return (
+    `node ${id}: cpu ${((100 * d('cpuMs')) / (b.atMs - a.atMs)).toFixed(0)}%, ${(d('readies') / s).toFixed(0)} Readies/s, ${per(d('readyEntries'), d('readies'))} entries/Ready, ${per(d('persistMs'), d('readies'))} ms/persist, ` +
+    `${(d('syncs') / s).toFixed(0)} synced writes/s, sent ${(d('sent') / s).toFixed(0)} msgs/s in ${(d('sendCalls') / s).toFixed(0)} sends/s, ` +
+    `received ${(d('receiveCalls') / s).toFixed(0)} requests/s with ${per(d('received'), d('receiveCalls'))} msgs each, ${d('rejects')} rejections`
+  );
+}
+
+const profile = (id: number, action: 'start' | 'stop') =>
+  requestJson(client(id), {
+    method: 'POST',
+    path: '/bench/profile',
+    body: { action, file: join(CPU_PROF ?? '.', `node${id}.cpuprofile`) },
+    responseSchema: z.object({}),
+    timeoutMs: 30_000,
+  });
+
 const LoadResultSchema = z.object({ commitsPerSecond: z.number(), p50Ms: z.number(), p99Ms: z.number() });
 const load = async (inFlight: number, entries: number) =>
   requestJson(client(await leader()), {
@@ -98,7 +145,18 @@ try {
     [1, ENTRIES_1],
     [256, ENTRIES_256],
   ] as const) {
+    const before = DEBUG ? await Promise.all([1, 2, 3].map(stats)) : [];
+    const profiling = CPU_PROF !== undefined && inFlight === 256;
+    if (profiling) await Promise.all([1, 2, 3].map((id) => profile(id, 'start')));
     const r = await load(inFlight, entries);
+    if (profiling) await Promise.all([1, 2, 3].map((id) => profile(id, 'stop')));
+    if (DEBUG) {
+      const after = await Promise.all([1, 2, 3].map(stats));
+      console.error(`${inFlight} in flight:`);
+      for (const i of [0, 1, 2]) console.error(`  ${describeStats(i + 1, before[i]!, after[i]!)}`);
+      const cpuMs = [0, 1, 2].reduce((sum, i) => sum + after[i]!.cpuMs - before[i]!.cpuMs, 0);
+      console.error(`  CPU of the three nodes per commit: ${((cpuMs * 1000) / entries).toFixed(0)} µs`);
+    }
     rows.push(
       `| 100 B entries, ${inFlight} in flight (${entries.toLocaleString('en')}) | ${Math.round(r.commitsPerSecond).toLocaleString('en')} | ${r.p50Ms.toFixed(2)} ms | ${r.p99Ms.toFixed(2)} ms |`,
     );
@@ -109,10 +167,12 @@ try {
     const killed = await leader();
     const t0 = performance.now();
     children.get(killed)?.kill('SIGKILL');
+    if (DEBUG) console.error(`[${Date.now() % 100000}] kill -9 of node ${killed}, the leader`);
     await clients.get(killed)?.destroy();
     clients.delete(killed);
     await leader(killed);
     elections.push(performance.now() - t0);
+    if (DEBUG) console.error(`  a new leader after ${(elections.at(-1) as number).toFixed(0)} ms`);
     await exits.get(killed);
     start(killed, false);
     // The next trial starts from a settled cluster: all three up, agreeing on the leader and caught
@@ -130,6 +190,7 @@ try {
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   elections.sort((a, b) => a - b);
+  if (elections.length === 0) elections.push(Number.NaN);
   const q = (p: number) => elections[Math.min(elections.length - 1, Math.floor(p * elections.length))] as number;
   console.log(`node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} CPUs`);
   console.log('| load | commits/s | p50 commit latency | p99 commit latency |\n| --- | --: | --: | --: |');

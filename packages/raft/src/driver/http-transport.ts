@@ -1,7 +1,13 @@
-import { createH2Client, frameBody, type MillraceServer, requestFrame, requireClusterSecret } from '@millrace/http';
+import {
+  createFrameSession,
+  type FrameSession,
+  frameBody,
+  type MillraceServer,
+  requireClusterSecret,
+} from '@millrace/http';
 import { Headers, Routes } from '@millrace/protocol';
-import type { Client } from 'undici';
 import type { Message, NodeId } from '../types.js';
+import { coalesceAppends } from './coalesce.js';
 import type { RaftMessageSink, RaftTransport } from './transport.js';
 import { decodeRaftFrame, encodeRaftFrame } from './wire.js';
 
@@ -21,9 +27,18 @@ export interface HttpRaftTransportOptions {
   readonly requestBytesMax?: number;
 }
 
+/** Messages per request at most (the envelope schema allows 10,000). */
+const REQUEST_MESSAGES_MAX = 10_000;
+/**
+ * Byte payloads (entries, chunks, contexts) per request at most: each is a frame section and an
+ * object in the JSON header, and the receiver refuses frames over 100,000 sections or a 4 MiB
+ * header. 20,000 keeps a request well inside both (one message may exceed it alone).
+ */
+const REQUEST_SECTIONS_MAX = 20_000;
+
 interface Peer {
   readonly id: NodeId;
-  readonly client: Client;
+  readonly session: FrameSession;
   queue: Message[];
   inFlight: boolean;
   failures: number;
@@ -33,7 +48,9 @@ interface Peer {
 /**
  * Raft messages over HTTP/2: one h2c connection and one queue per peer. At most one request is in
  * flight to a peer; everything queued meanwhile goes in the next one, so under load messages batch
- * by themselves and requests per second stay low. A failed request drops its messages (Raft
+ * by themselves and requests per second stay low. Appends in a request that continue one another
+ * are merged into one (`coalesceAppends`), so the follower steps, and acknowledges, a batch of
+ * entries once rather than once per proposal. A failed request drops its messages (Raft
  * tolerates loss and resends), reports the peer unreachable and backs off; a slow or dead peer
  * holds only its own queue, never the others'.
  */
@@ -48,7 +65,7 @@ export class HttpRaftTransport implements RaftTransport {
       if (id === options.self) continue;
       this.#peers.set(id, {
         id,
-        client: createH2Client(origin),
+        session: createFrameSession(origin),
         queue: [],
         inFlight: false,
         failures: 0,
@@ -81,7 +98,7 @@ export class HttpRaftTransport implements RaftTransport {
       [...this.#peers.values()].map(async (peer) => {
         clearTimeout(peer.retryTimer);
         peer.queue = [];
-        await peer.client.destroy().catch(() => undefined);
+        await peer.session.close();
       }),
     );
   }
@@ -91,12 +108,13 @@ export class HttpRaftTransport implements RaftTransport {
     const batch = this.#takeBatch(peer);
     peer.inFlight = true;
     const body = encodeRaftFrame(this.#options.clusterId, this.#options.self, batch);
-    requestFrame(peer.client, {
-      path: Routes.raft,
-      body,
-      headers: { [Headers.clusterSecret]: this.#options.clusterSecret },
-      timeoutMs: this.#options.requestTimeoutMs ?? 2000,
-    })
+    peer.session
+      .requestFrame({
+        path: Routes.raft,
+        body,
+        headers: { [Headers.clusterSecret]: this.#options.clusterSecret },
+        timeoutMs: this.#options.requestTimeoutMs ?? 2000,
+      })
       .then(() => {
         peer.failures = 0;
       })
@@ -117,18 +135,46 @@ export class HttpRaftTransport implements RaftTransport {
       });
   }
 
-  /** The oldest queued messages, within the per-request byte and count bounds (at least one). */
+  /**
+   * The oldest queued messages, within the per-request bounds on bytes, messages and sections (at
+   * least one message), with continuing appends merged.
+   */
   #takeBatch(peer: Peer): Message[] {
     const bytesMax = this.#options.requestBytesMax ?? 8 * 1024 * 1024;
     let bytes = 0;
+    let sections = 0;
     let count = 0;
     for (const message of peer.queue) {
       const size = payloadBytes(message);
-      if (count > 0 && (bytes + size > bytesMax || count >= 10_000)) break;
+      const sectionCount = payloadSections(message);
+      if (
+        count > 0 &&
+        (bytes + size > bytesMax || count >= REQUEST_MESSAGES_MAX || sections + sectionCount > REQUEST_SECTIONS_MAX)
+      ) {
+        break;
+      }
       bytes += size;
+      sections += sectionCount;
       count++;
     }
-    return peer.queue.splice(0, count);
+    return coalesceAppends(peer.queue.splice(0, count), REQUEST_SECTIONS_MAX);
+  }
+}
+
+function payloadSections(message: Message): number {
+  switch (message.type) {
+    case 'App':
+    case 'Prop':
+      return message.entries.length;
+    case 'Snap':
+    case 'ReadIndex':
+    case 'ReadIndexResp':
+      return 1;
+    case 'Heartbeat':
+    case 'HeartbeatResp':
+      return message.context === null ? 0 : 1;
+    default:
+      return 0;
   }
 }
 

@@ -49,7 +49,9 @@ export interface LeaderChange {
 interface PendingProposal<R> {
   resolve(value: { index: LogIndex; result: R }): void;
   reject(error: Error): void;
-  timer: NodeJS.Timeout;
+  /** `performance.now()` past which the proposal fails with REQUEST_TIMED_OUT. */
+  readonly deadlineMs: number;
+  readonly timeoutMs: number;
 }
 
 interface PendingRead {
@@ -90,6 +92,12 @@ export class RaftNode<R = unknown> implements RaftMessageSink {
   #snapshotIndex: LogIndex;
   #sequence = 0;
   readonly #proposals = new Map<number, PendingProposal<R>>();
+  /**
+   * One timer for every proposal's deadline, armed for the earliest: a timer per proposal cost a
+   * timer object, and its arming and clearing, for each of tens of thousands a second.
+   */
+  #deadlineTimer: NodeJS.Timeout | undefined;
+  #deadlineTimerAtMs = Number.POSITIVE_INFINITY;
   readonly #reads = new Map<string, PendingRead>();
   readonly #leaderListeners = new Set<(change: LeaderChange) => void>();
   #leader: NodeIdOrNone = 0;
@@ -142,8 +150,12 @@ export class RaftNode<R = unknown> implements RaftMessageSink {
     this.#guard(() => this.#raw.reportUnreachable(id));
   }
 
-  async propose(data: Uint8Array, timeoutMs = 5000): Promise<{ index: LogIndex; result: R }> {
-    this.#checkRunning();
+  propose(data: Uint8Array, timeoutMs = 5000): Promise<{ index: LogIndex; result: R }> {
+    try {
+      this.#checkRunning();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const sequence = ++this.#sequence;
     const entry = Buffer.allocUnsafe(PROPOSAL_HEADER_BYTES + data.length);
     entry[0] = PROPOSAL_TAG;
@@ -157,11 +169,9 @@ export class RaftNode<R = unknown> implements RaftMessageSink {
         reject(toMillraceError(error));
         return;
       }
-      const timer = setTimeout(() => {
-        this.#proposals.delete(sequence);
-        reject(new MillraceError('REQUEST_TIMED_OUT', `The proposal did not commit within ${timeoutMs} ms.`));
-      }, timeoutMs);
-      this.#proposals.set(sequence, { resolve, reject, timer });
+      const deadlineMs = performance.now() + timeoutMs;
+      this.#proposals.set(sequence, { resolve, reject, deadlineMs, timeoutMs });
+      if (deadlineMs < this.#deadlineTimerAtMs) this.#armDeadlineTimer(deadlineMs);
       this.#schedule();
     });
   }
@@ -230,7 +240,10 @@ export class RaftNode<R = unknown> implements RaftMessageSink {
     clearInterval(this.#ticker);
     await this.#loopDone;
     const stopping = () => new MillraceError('NODE_NOT_READY', 'The Raft node is stopping.');
-    for (const pending of [...this.#proposals.values(), ...this.#reads.values()]) {
+    clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimer = undefined;
+    for (const pending of this.#proposals.values()) pending.reject(stopping());
+    for (const pending of this.#reads.values()) {
       clearTimeout(pending.timer);
       pending.reject(stopping());
     }
@@ -341,7 +354,6 @@ export class RaftNode<R = unknown> implements RaftMessageSink {
     if (proposer !== this.id) return;
     const pending = this.#proposals.get(sequence);
     if (pending === undefined) return;
-    clearTimeout(pending.timer);
     this.#proposals.delete(sequence);
     pending.resolve({ index: entry.index, result });
   }
@@ -356,11 +368,35 @@ export class RaftNode<R = unknown> implements RaftMessageSink {
   }
 
   #failProposals(code: 'NOT_CONTROLLER', message: string): void {
-    for (const pending of this.#proposals.values()) {
-      clearTimeout(pending.timer);
-      pending.reject(new MillraceError(code, message));
-    }
+    for (const pending of this.#proposals.values()) pending.reject(new MillraceError(code, message));
     this.#proposals.clear();
+  }
+
+  #armDeadlineTimer(atMs: number): void {
+    clearTimeout(this.#deadlineTimer);
+    this.#deadlineTimerAtMs = atMs;
+    // setTimeout takes at most 2^31 - 1 ms (longer becomes 1 ms); a later deadline is reached in steps.
+    const delayMs = Math.min(2 ** 31 - 1, Math.max(0, atMs - performance.now()));
+    this.#deadlineTimer = setTimeout(() => this.#expireProposals(), delayMs);
+  }
+
+  /** Fails the proposals past their deadline and arms the timer for the next one. */
+  #expireProposals(): void {
+    this.#deadlineTimer = undefined;
+    this.#deadlineTimerAtMs = Number.POSITIVE_INFINITY;
+    const now = performance.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [sequence, pending] of this.#proposals) {
+      if (pending.deadlineMs <= now) {
+        this.#proposals.delete(sequence);
+        pending.reject(
+          new MillraceError('REQUEST_TIMED_OUT', `The proposal did not commit within ${pending.timeoutMs} ms.`),
+        );
+      } else if (pending.deadlineMs < next) {
+        next = pending.deadlineMs;
+      }
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.#armDeadlineTimer(next);
   }
 
   async #maybeSnapshot(): Promise<void> {

@@ -49,7 +49,7 @@ interface Member {
   path: string;
 }
 
-async function startCluster(options: { snapshotEveryEntries?: number } = {}) {
+async function startCluster(options: { snapshotEveryEntries?: number; tickMs?: number } = {}) {
   const root = mkdtempSync(join(tmpdir(), 'millrace-raft-node-'));
   dirs.push(root);
   const network = new LocalNetwork();
@@ -62,7 +62,7 @@ async function startCluster(options: { snapshotEveryEntries?: number } = {}) {
       id,
       storage,
       stateMachine: machine,
-      tickMs: 10,
+      tickMs: options.tickMs ?? 10,
       seed: id * 7919,
       snapshotEveryEntries: options.snapshotEveryEntries ?? 10_000,
       keepEntriesAfterSnapshot: 5,
@@ -160,5 +160,34 @@ describe('raft node runtime (LevelDB storage, in-memory network)', () => {
     await waitFor('the isolated node to lose its leader', () => isolated.node.leaderId === 0, 10_000);
     const outcome = await isolated.node.propose(Buffer.from('lost'), 300).catch((error: unknown) => error);
     expect(isMillraceError(outcome) && ['NOT_CONTROLLER', 'REQUEST_TIMED_OUT'].includes(outcome.code)).toBe(true);
+  });
+
+  it('proposals that cannot commit fail at their own deadlines, whatever order they were made in', async () => {
+    // At 50 ms a tick, a follower cut off keeps its leader for 500 ms at least.
+    const cluster = await startCluster({ tickMs: 50 });
+    const leader = await cluster.leader();
+    const cut = [...cluster.members.values()].find((m) => m !== leader)!;
+    for (const other of cluster.members.values()) {
+      if (other !== cut) cluster.network.partition(cut.node.id, other.node.id);
+    }
+    // It forwards both proposals into the void; each must time out on its own clock.
+    const started = performance.now();
+    const settled = (promise: Promise<unknown>) =>
+      promise.then(
+        () => ({ code: 'committed', atMs: performance.now() - started }),
+        (error: unknown) => ({
+          code: isMillraceError(error) ? error.code : String(error),
+          atMs: performance.now() - started,
+        }),
+      );
+    const later = settled(cut.node.propose(Buffer.from('later'), 350));
+    const sooner = settled(cut.node.propose(Buffer.from('sooner'), 150));
+    const [first, second] = [await sooner, await later];
+    expect(first.code).toBe('REQUEST_TIMED_OUT');
+    expect(second.code).toBe('REQUEST_TIMED_OUT');
+    expect(first.atMs).toBeGreaterThanOrEqual(145);
+    // Well before the other deadline: a timer armed only for the first proposal would fail both at 350 ms.
+    expect(first.atMs).toBeLessThan(300);
+    expect(second.atMs).toBeGreaterThanOrEqual(345);
   });
 });
