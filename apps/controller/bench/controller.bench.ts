@@ -17,8 +17,6 @@ import { fileURLToPath } from 'node:url';
 import { createH2Client, requestJson } from '@millrace/http';
 import { MetadataImage } from '@millrace/metadata';
 import {
-  BrokerHeartbeatResponseSchema,
-  BrokerRegistrationResponseSchema,
   ClusterDescriptionSchema,
   DescribeConfigsResponseSchema,
   Headers,
@@ -26,7 +24,17 @@ import {
   TopicDescriptionSchema,
 } from '@millrace/protocol';
 import type { Client } from 'undici';
-import { controllerArgs, freePorts, killHard, type Proc, spawnNode, stop, waitFor } from '../test/harness.js';
+import {
+  controllerArgs,
+  freePorts,
+  heartbeatFakeBroker,
+  killHard,
+  type Proc,
+  registerFakeBroker,
+  spawnNode,
+  stop,
+  waitFor,
+} from '../test/harness.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const CLUSTER = 'bench';
@@ -97,19 +105,11 @@ async function beat(brokerId: number): Promise<void> {
   const leader = (await cluster(live()[0] ?? 1)).activeControllerId;
   if (leader === null) return;
   const offset = (await cluster(leader)).metadataOffset;
-  await requestJson(client(leader), {
-    method: 'POST',
-    path: '/v1/brokers/heartbeat',
-    headers: secret,
-    body: {
-      brokerId,
-      brokerEpoch: brokerEpochs.get(brokerId),
-      metadataOffset: offset,
-      wantFence: false,
-      wantShutDown: false,
-    },
-    responseSchema: BrokerHeartbeatResponseSchema,
-    timeoutMs: 2000,
+  await heartbeatFakeBroker(client(leader), {
+    clusterSecret: SECRET,
+    brokerId,
+    brokerEpoch: brokerEpochs.get(brokerId),
+    metadataOffset: offset,
   });
 }
 
@@ -118,19 +118,10 @@ try {
   for (const id of ids) start(id, true);
   const first = await active();
   for (const brokerId of [1, 2, 3]) {
-    const { brokerEpoch } = await requestJson(client(first), {
-      method: 'POST',
-      path: '/v1/brokers/register',
-      headers: secret,
-      body: {
-        clusterId: CLUSTER,
-        brokerId,
-        incarnationId: `00000000-0000-4000-9000-${String(brokerId).padStart(12, '0')}`,
-        endpoint: { host: '127.0.0.1', port: 20_000 + brokerId },
-        rack: null,
-      },
-      responseSchema: BrokerRegistrationResponseSchema,
-      timeoutMs: 5000,
+    const brokerEpoch = await registerFakeBroker(client(first), {
+      clusterId: CLUSTER,
+      clusterSecret: SECRET,
+      brokerId,
     });
     brokerEpochs.set(brokerId, brokerEpoch);
   }

@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { requestJson } from '@millrace/http';
+import { BrokerHeartbeatResponseSchema, BrokerRegistrationResponseSchema, Headers } from '@millrace/protocol';
+import type { Client } from 'undici';
 
 /**
  * Just enough to run controller processes in a test: free loopback ports, spawning with captured
@@ -105,4 +108,47 @@ export function controllerArgs(options: ControllerArgs): string[] {
     ...['--cluster-secret', options.clusterSecret, '--log-level', 'warn'],
     ...(options.initialize ? ['--initialize'] : []),
   ];
+}
+
+/** A broker played by a test: registers with the controller behind `client` and returns its epoch. */
+export async function registerFakeBroker(
+  client: Client,
+  options: { clusterId: string; clusterSecret: string; brokerId: number },
+): Promise<number> {
+  const { brokerEpoch } = await requestJson(client, {
+    method: 'POST',
+    path: '/v1/brokers/register',
+    headers: { [Headers.clusterSecret]: options.clusterSecret },
+    body: {
+      clusterId: options.clusterId,
+      brokerId: options.brokerId,
+      incarnationId: `00000000-0000-4000-9000-${String(options.brokerId).padStart(12, '0')}`,
+      endpoint: { host: '127.0.0.1', port: 20_000 + options.brokerId },
+      rack: null,
+    },
+    responseSchema: BrokerRegistrationResponseSchema,
+    timeoutMs: 5000,
+  });
+  return brokerEpoch;
+}
+
+/** One heartbeat of a test's broker, reporting `metadataOffset` as applied. */
+export async function heartbeatFakeBroker(
+  client: Client,
+  options: { clusterSecret: string; brokerId: number; brokerEpoch: number | undefined; metadataOffset: number },
+): Promise<void> {
+  await requestJson(client, {
+    method: 'POST',
+    path: '/v1/brokers/heartbeat',
+    headers: { [Headers.clusterSecret]: options.clusterSecret },
+    body: {
+      brokerId: options.brokerId,
+      brokerEpoch: options.brokerEpoch,
+      metadataOffset: options.metadataOffset,
+      wantFence: false,
+      wantShutDown: false,
+    },
+    responseSchema: BrokerHeartbeatResponseSchema,
+    timeoutMs: 2000,
+  });
 }

@@ -4,8 +4,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createH2Client, requestJson } from '@millrace/http';
 import {
-  BrokerHeartbeatResponseSchema,
-  BrokerRegistrationResponseSchema,
   ClusterDescriptionSchema,
   Headers,
   isMillraceError,
@@ -15,7 +13,17 @@ import {
 import type { Client } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { controllerArgs, freePorts, killHard, type Proc, spawnNode, stop, waitFor } from './harness.js';
+import {
+  controllerArgs,
+  freePorts,
+  heartbeatFakeBroker,
+  killHard,
+  type Proc,
+  registerFakeBroker,
+  spawnNode,
+  stop,
+  waitFor,
+} from './harness.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const CLUSTER = 'proc-test';
@@ -99,19 +107,10 @@ describe('three controller processes', () => {
   it('registers brokers, unfences them on heartbeat, and creates a topic through a standby', async () => {
     const active = await activeController();
     for (const brokerId of [101, 102, 103]) {
-      const { brokerEpoch } = await requestJson(client(active), {
-        method: 'POST',
-        path: '/v1/brokers/register',
-        headers: secret,
-        body: {
-          clusterId: CLUSTER,
-          brokerId,
-          incarnationId: `00000000-0000-4000-9000-${String(brokerId).padStart(12, '0')}`,
-          endpoint: { host: '127.0.0.1', port: 20_000 + brokerId },
-          rack: null,
-        },
-        responseSchema: BrokerRegistrationResponseSchema,
-        timeoutMs: 5000,
+      const brokerEpoch = await registerFakeBroker(client(active), {
+        clusterId: CLUSTER,
+        clusterSecret: SECRET,
+        brokerId,
       });
       brokerEpochs.set(brokerId, brokerEpoch);
     }
@@ -124,19 +123,11 @@ describe('three controller processes', () => {
       ).activeControllerId;
       if (active === null) return;
       const offset = (await cluster(active)).metadataOffset;
-      await requestJson(client(active), {
-        method: 'POST',
-        path: '/v1/brokers/heartbeat',
-        headers: secret,
-        body: {
-          brokerId,
-          brokerEpoch: brokerEpochs.get(brokerId),
-          metadataOffset: offset,
-          wantFence: false,
-          wantShutDown: false,
-        },
-        responseSchema: BrokerHeartbeatResponseSchema,
-        timeoutMs: 2000,
+      await heartbeatFakeBroker(client(active), {
+        clusterSecret: SECRET,
+        brokerId,
+        brokerEpoch: brokerEpochs.get(brokerId),
+        metadataOffset: offset,
       });
     };
     heartbeats = setInterval(() => {
