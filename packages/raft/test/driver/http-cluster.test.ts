@@ -5,23 +5,10 @@ import { createServer, listen, type MillraceServer } from '@millrace/http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpRaftTransport, registerRaftRoute } from '../../src/driver/http-transport.js';
 import { LevelRaftStorage } from '../../src/driver/level-storage.js';
-import { RaftNode, type StateMachine } from '../../src/driver/node.js';
+import { RaftNode } from '../../src/driver/node.js';
 import { encodeRaftFrame } from '../../src/driver/wire.js';
-import type { NodeId, Snapshot } from '../../src/index.js';
-
-class ListMachine implements StateMachine<number> {
-  items: string[] = [];
-  apply(data: Uint8Array): number {
-    this.items.push(Buffer.from(data).toString());
-    return this.items.length;
-  }
-  snapshot(): Uint8Array {
-    return Buffer.from(JSON.stringify(this.items));
-  }
-  restore(snapshot: Snapshot): void {
-    this.items = JSON.parse(Buffer.from(snapshot.data).toString());
-  }
-}
+import type { NodeId } from '../../src/index.js';
+import { ListMachine, waitFor } from './support.js';
 
 const CLUSTER = 'http-raft';
 const SECRET = 'raft-test-secret-0123456789';
@@ -31,16 +18,6 @@ const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-async function waitFor<T>(what: string, check: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 interface Member {
   id: NodeId;
@@ -100,7 +77,7 @@ async function startCluster() {
   cleanups.push(async () => {
     for (const member of [...members.values()]) await member.stop();
   });
-  const leader = () => waitFor('a leader', () => [...members.values()].find((m) => m.node.isLeader));
+  const leader = () => waitFor('a leader', () => [...members.values()].find((m) => m.node.isLeader), 15_000);
   return { members, start, connect, leader, ports };
 }
 
@@ -114,15 +91,21 @@ describe('raft over HTTP/2 with LevelDB (three nodes in process)', () => {
     const deadId = first.id;
     const deadPort = first.port;
     await first.stop();
-    const second = await waitFor('a new leader', () => [...cluster.members.values()].find((m) => m.node.isLeader));
+    const second = await waitFor(
+      'a new leader',
+      () => [...cluster.members.values()].find((m) => m.node.isLeader),
+      15_000,
+    );
     expect(second.id).not.toBe(deadId);
     await Promise.all(Array.from({ length: 100 }, (_, i) => second.node.propose(Buffer.from(`b${i}`))));
 
     // It comes back on its port with only what it had made durable, and catches up.
     const restarted = await cluster.start(deadId, false, deadPort);
     cluster.connect(restarted);
-    await waitFor('all nodes to apply 200 entries', () =>
-      [...cluster.members.values()].every((m) => m.machine.items.length === 200),
+    await waitFor(
+      'all nodes to apply 200 entries',
+      () => [...cluster.members.values()].every((m) => m.machine.items.length === 200),
+      15_000,
     );
     const lists = [...cluster.members.values()].map((m) => m.machine.items.join(','));
     expect(new Set(lists).size).toBe(1);

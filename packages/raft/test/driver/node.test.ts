@@ -4,24 +4,10 @@ import { join } from 'node:path';
 import { isMillraceError } from '@millrace/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LevelRaftStorage } from '../../src/driver/level-storage.js';
-import { RaftNode, type StateMachine } from '../../src/driver/node.js';
+import { RaftNode } from '../../src/driver/node.js';
 import { LocalNetwork } from '../../src/driver/transport.js';
-import type { LogIndex, NodeId, Snapshot } from '../../src/index.js';
-
-/** An append-only list of strings: every node must end with the same list. */
-class ListMachine implements StateMachine<number> {
-  items: string[] = [];
-  apply(data: Uint8Array): number {
-    this.items.push(Buffer.from(data).toString());
-    return this.items.length;
-  }
-  snapshot(): Uint8Array {
-    return Buffer.from(JSON.stringify(this.items));
-  }
-  restore(snapshot: Snapshot): void {
-    this.items = JSON.parse(Buffer.from(snapshot.data).toString());
-  }
-}
+import type { LogIndex, NodeId } from '../../src/index.js';
+import { ListMachine, waitFor } from './support.js';
 
 const voters = [1, 2, 3] as NodeId[];
 const dirs: string[] = [];
@@ -32,16 +18,6 @@ afterEach(async () => {
   running.clear();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
-
-async function waitFor<T>(what: string, check: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 interface Member {
   node: RaftNode<number>;
