@@ -27,6 +27,20 @@ export const BrokerConfigSchema = z
     /** `os`: every append is in the OS before it is acknowledged (survives kill -9, not power loss); `every-batch`: fsync per append; `interval`: fsync every logFlushIntervalMs. */
     logFlushPolicy: z.enum(['os', 'every-batch', 'interval']).default('os'),
     logFlushIntervalMs: z.int().min(10).max(3_600_000).default(1000),
+    /** How often retention (retention.ms, retention.bytes) runs over every partition (Kafka's log.retention.check.interval.ms). */
+    logRetentionCheckIntervalMs: z.int().min(100).max(86_400_000).default(300_000),
+    /** How often moved high watermarks are written (Kafka's replica.high.watermark.checkpoint.interval.ms). */
+    highWatermarkCheckpointIntervalMs: z.int().min(100).max(3_600_000).default(5000),
+    /** Largest produce request accepted, in bytes (Kafka's socket.request.max.bytes). */
+    maxRequestBytes: z
+      .int()
+      .min(1024)
+      .max(1024 * 1024 * 1024)
+      .default(100 * 1024 * 1024),
+    /** How long a follower's fetch waits at the leader for new data (Kafka's replica.fetch.wait.max.ms). */
+    replicaFetchWaitMaxMs: z.int().min(0).max(60_000).default(500),
+    /** How long a SIGTERM waits for the controller to move this broker's leaderships away before stopping anyway. */
+    controlledShutdownTimeoutMs: z.int().min(0).max(600_000).default(30_000),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .transform((config) => ({ ...config, advertised: config.advertised ?? config.listen }));
@@ -46,6 +60,9 @@ Flags (each overrides the file):
   --client-token TOKEN          require clients to send it (or MILLRACE_CLIENT_TOKEN)
   --heartbeat-interval-ms N     default 500
   --log-flush-policy POLICY     os (default), every-batch or interval
+  --log-flush-interval-ms N     fsync interval of the interval policy, default 1000
+  --log-retention-check-interval-ms N   default 300000
+  --replica-fetch-wait-max-ms N default 500
   --log-level LEVEL             fatal, error, warn, info, debug, trace or silent
   --help                        this text`;
 
@@ -61,6 +78,9 @@ const FLAGS: readonly FlagSpec[] = [
   { flag: 'client-token', field: 'clientToken', kind: 'string', env: 'MILLRACE_CLIENT_TOKEN' },
   { flag: 'heartbeat-interval-ms', field: 'heartbeatIntervalMs', kind: 'int' },
   { flag: 'log-flush-policy', field: 'logFlushPolicy', kind: 'string' },
+  { flag: 'log-flush-interval-ms', field: 'logFlushIntervalMs', kind: 'int' },
+  { flag: 'log-retention-check-interval-ms', field: 'logRetentionCheckIntervalMs', kind: 'int' },
+  { flag: 'replica-fetch-wait-max-ms', field: 'replicaFetchWaitMaxMs', kind: 'int' },
   { flag: 'log-level', field: 'logLevel', kind: 'string' },
 ];
 

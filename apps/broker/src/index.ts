@@ -1,6 +1,14 @@
+export { Broker, type BrokerOptions } from './broker.js';
 export { ControllerClient, type ControllerClientOptions } from './cluster/controller-client.js';
 export { BrokerLifecycle, type BrokerState, type LifecycleOptions } from './cluster/lifecycle.js';
 export { type MetadataChange, MetadataFollower, type MetadataFollowerOptions } from './cluster/metadata-follower.js';
 export { BROKER_USAGE, type BrokerConfig, BrokerConfigSchema, loadBrokerConfig } from './config.js';
 export * from './log/index.js';
+export { BrokerMetrics } from './metrics.js';
+export { FetchSessionCache, includeInAnswer, sessionKey } from './replication/fetch-sessions.js';
 export { type FollowerProgress, LeaderReplicationState, type LeaderStateInit } from './replication/leader-state.js';
+export { Partition, type PartitionAssignment } from './replication/partition.js';
+export { ReplicaFetcher } from './replication/replica-fetcher.js';
+export { ReplicaManager } from './replication/replica-manager.js';
+export { FetchSessionBuilder } from './replication/session-builder.js';
+export { describeMetadata } from './routes/client.js';

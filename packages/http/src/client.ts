@@ -94,16 +94,20 @@ export async function requestJson<S extends z.ZodType>(client: Client, request: 
     signal: request.signal,
     maxResponseBytes: request.maxResponseBytes ?? clientDefaults.maxJsonResponseBytes,
   });
-  if (!isSuccess(answer.status)) throw errorFromResponse(answer.status, parseJsonOrUndefined(answer.body));
+  return checkJsonAnswer(client, request.path, answer, request.responseSchema);
+}
 
-  const where = describe(client, request.path);
+/** A 2xx JSON answer checked by `schema`; anything else as the typed error `requestJson` documents. */
+function checkJsonAnswer<S extends z.ZodType>(client: Client, path: string, answer: Answer, schema: S): z.output<S> {
+  if (!isSuccess(answer.status)) throw errorFromResponse(answer.status, parseJsonOrUndefined(answer.body));
+  const where = describe(client, path);
   let value: unknown;
   try {
     value = answer.body.length === 0 ? undefined : JSON.parse(answer.body.toString('utf8'));
   } catch (error) {
     throw new MillraceError('UNKNOWN_SERVER_ERROR', `The answer from ${where} is not valid JSON.`, { cause: error });
   }
-  const parsed = request.responseSchema.safeParse(value);
+  const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const mismatch = fromZodError(parsed.error, 'response');
     throw new MillraceError(
@@ -115,10 +119,35 @@ export async function requestJson<S extends z.ZodType>(client: Client, request: 
   return parsed.data;
 }
 
+/**
+ * POSTs a frame whose answer is JSON (produce): the frame goes as `application/vnd.millrace.frame`,
+ * the answer is checked by `responseSchema`. Failures as in `requestJson`.
+ */
+export async function sendFrame<S extends z.ZodType>(
+  client: Client,
+  request: Omit<FrameRequest, 'bodyType'> & { readonly responseSchema: S },
+): Promise<z.output<S>> {
+  const answer = await exchange(client, {
+    method: 'POST',
+    path: request.path,
+    headers: { accept: ContentType.json, ...request.headers, 'content-type': ContentType.frame },
+    body: request.body,
+    timeoutMs: request.timeoutMs,
+    signal: request.signal,
+    maxResponseBytes: request.maxResponseBytes ?? clientDefaults.maxJsonResponseBytes,
+  });
+  return checkJsonAnswer(client, request.path, answer, request.responseSchema);
+}
+
 export interface FrameRequest {
   readonly path: string;
-  /** A frame (see the protocol's `encodeFrame`), sent as `application/vnd.millrace.frame`. */
+  /** A frame (see the protocol's `encodeFrame`), sent as `application/vnd.millrace.frame`; or JSON bytes with `bodyType: 'json'`. */
   readonly body: Uint8Array;
+  /**
+   * What the body is. Default `frame`. `json` is for the calls whose request is JSON and whose
+   * answer is a frame (fetch, replica fetch).
+   */
+  readonly bodyType?: 'frame' | 'json';
   readonly headers?: Readonly<Record<string, string>>;
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
@@ -138,7 +167,7 @@ export async function requestFrame(client: Client, request: FrameRequest): Promi
     headers: {
       accept: `${ContentType.frame}, ${ContentType.json}`,
       ...request.headers,
-      'content-type': ContentType.frame,
+      'content-type': request.bodyType === 'json' ? ContentType.json : ContentType.frame,
     },
     body: request.body,
     timeoutMs: request.timeoutMs,

@@ -100,7 +100,7 @@ class NodeFrameSession implements FrameSession {
           ':path': request.path,
           accept: `${ContentType.frame}, ${ContentType.json}`,
           ...request.headers,
-          'content-type': ContentType.frame,
+          'content-type': request.bodyType === 'json' ? ContentType.json : ContentType.frame,
         });
       } catch (error) {
         // A session that closed between our look and the request.

@@ -8,6 +8,7 @@ export {
   type JsonRequest,
   requestFrame,
   requestJson,
+  sendFrame,
 } from './client.js';
 export { createFrameSession, type FrameSession } from './frame-session.js';
 export { type BoundAddress, type Listenable, type ListenOptions, listen } from './listen.js';

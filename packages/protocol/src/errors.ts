@@ -442,6 +442,20 @@ export function toErrorResponse(error: unknown): ErrorResponse {
   return { status: typed.httpStatus, body };
 }
 
+/** A per-partition error as answers carry it (PartitionErrorSchema): the error body without its number. */
+export interface PartitionErrorBody {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly retriable: boolean;
+  readonly details?: Record<string, unknown>;
+}
+
+/** Any error as a per-partition error, with the same mapping as `toErrorResponse`. */
+export function toPartitionError(error: unknown): PartitionErrorBody {
+  const { code, message, retriable, details } = toMillraceError(error);
+  return { code, message, retriable, ...(details === undefined ? {} : { details: { ...details } }) };
+}
+
 /** Maps fastify's own error codes (raised before a route's handler runs) to catalogue codes. */
 const fastifyErrorCodes: Readonly<Record<string, ErrorCode>> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',

@@ -31,7 +31,7 @@ export async function freePorts(count: number): Promise<number[]> {
   );
 }
 
-interface Running {
+export interface Running {
   node: ControllerNode;
   server: MillraceServer;
   forwarder: Forwarder;

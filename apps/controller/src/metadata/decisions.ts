@@ -14,7 +14,7 @@ import {
   normalizeConfigValue,
   type PartitionError,
   type TopicPartition,
-  toErrorResponse,
+  toPartitionError,
 } from '@millrace/protocol';
 import type { z } from 'zod';
 import { buildPartitionChange, uncleanElectionAllowed } from './partition-change.js';
@@ -502,8 +502,7 @@ function partitionAnswer(partition: PartitionState | undefined) {
 }
 
 function partitionError(error: unknown): PartitionError {
-  const { code, message, retriable, details } = toErrorResponse(error).body.error;
-  return { code, message, retriable, ...(details === undefined ? {} : { details }) } as PartitionError;
+  return toPartitionError(error);
 }
 
 export interface ElectionResult extends TopicPartition {
