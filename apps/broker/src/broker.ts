@@ -40,6 +40,7 @@ export class Broker {
   readonly #controllers: ControllerClient;
   readonly #adminProxy: { close(): Promise<void> };
   #retentionTimer: NodeJS.Timeout | undefined;
+  #caughtUp = false;
   #ready = false;
   #stopping: Promise<void> | undefined;
 
@@ -90,11 +91,15 @@ export class Broker {
       clusterSecret: config.clusterSecret,
       brokerId: config.brokerId,
       onChange: (image) => {
+        // While catching up, an image is the cluster as it was at some past offset: a topic not
+        // created yet would look deleted, an old leader current. Partitions follow only the
+        // images from the first caught-up one on.
+        if (!this.#caughtUp && !this.follower.caughtUp) return;
+        this.#caughtUp = true;
         void this.manager.applyImage(image).then(() => {
-          if (!this.#ready && this.follower.caughtUp) {
-            this.#ready = true;
-            logger.info({ metadataOffset: image.offset }, 'caught up with the metadata log; serving clients');
-          }
+          if (this.#ready) return;
+          this.#ready = true;
+          logger.info({ metadataOffset: image.offset }, 'caught up with the metadata log; serving clients');
         });
       },
       onError: (error) => logger.warn({ err: error }, 'metadata stream failed; trying the next controller'),

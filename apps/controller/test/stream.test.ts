@@ -67,7 +67,7 @@ describe('metadata stream', () => {
         controllerEpoch: () => 7,
         signal: controller.signal,
       }),
-      (f) => f.some((x) => x.kind === 'heartbeat'),
+      (f) => f.filter((x) => x.kind === 'heartbeat').length === 2,
       () => {
         if (!applied) {
           applied = true;
@@ -76,7 +76,9 @@ describe('metadata stream', () => {
       },
     );
     controller.abort();
-    expect(frames.map((f) => (f.kind === 'batch' ? f.offset : f.kind))).toEqual([1, 3, 5, 'heartbeat']);
+    expect(frames.map((f) => (f.kind === 'batch' ? f.offset : f.kind))).toEqual(['heartbeat', 1, 3, 5, 'heartbeat']);
+    // The first frame says how far the committed log went when the reader connected.
+    expect(frames[0]).toEqual({ kind: 'heartbeat', committedOffset: 3, controllerEpoch: 7 });
     expect(frames.at(-1)).toEqual({ kind: 'heartbeat', committedOffset: 5, controllerEpoch: 7 });
     expect(
       replay(frames)
@@ -91,10 +93,10 @@ describe('metadata stream', () => {
     const controller = new AbortController();
     const frames = await collect(
       metadataStream(machine, { fromOffset: 4, controllerEpoch: () => 1, signal: controller.signal }),
-      (f) => f.length === 2,
+      (f) => f.length === 3,
     );
     controller.abort();
-    expect(frames.map((f) => (f.kind === 'batch' ? f.offset : f.kind))).toEqual([4, 5]);
+    expect(frames.map((f) => (f.kind === 'batch' ? f.offset : f.kind))).toEqual(['heartbeat', 4, 5]);
   });
 
   it('sends a snapshot to a broker further behind than the history held', async () => {
@@ -103,10 +105,10 @@ describe('metadata stream', () => {
     const controller = new AbortController();
     const frames = await collect(
       metadataStream(machine, { fromOffset: 1, controllerEpoch: () => 1, signal: controller.signal }),
-      (f) => f.length === 1,
+      (f) => f.length === 2,
     );
     controller.abort();
-    expect(frames[0]).toMatchObject({ kind: 'snapshot', offset: 6 });
+    expect(frames[1]).toMatchObject({ kind: 'snapshot', offset: 6 });
     expect(replay(frames).brokers()).toHaveLength(6);
   });
 
@@ -133,6 +135,7 @@ describe('metadata stream', () => {
       controllerEpoch: () => 1,
       signal: controller.signal,
     });
+    expect((await idle.next()).value).toMatchObject({ kind: 'heartbeat', committedOffset: 5 });
     const pending = idle.next();
     controller.abort();
     expect((await pending).done).toBe(true);

@@ -53,7 +53,11 @@ export class MetadataFollower {
     return this.#image.offset;
   }
 
-  /** Whether this broker holds everything the controllers last said was committed. */
+  /**
+   * Whether this broker holds everything the controllers last said was committed. Each stream
+   * opens with a heartbeat naming the committed offset, so this stays false while a broker
+   * replays the log from the start.
+   */
   get caughtUp(): boolean {
     return this.#committedOffset >= 0 && this.#image.offset >= this.#committedOffset;
   }

@@ -170,7 +170,8 @@ export class Partition {
         highWatermark: this.log.highWatermark,
         nowMs: nowMs(),
       });
-      this.#notify();
+      // A leader alone in its ISR commits its whole log at once.
+      this.#highWatermarkMoved();
       return 'became-leader';
     }
     this.#role = next.leader === NO_LEADER ? 'offline' : 'follower';

@@ -157,6 +157,9 @@ export function registerReplicationRoutes(app: MillraceServer, options: Replicat
   app.post(Routes.offsetsForLeaderEpoch, { onRequest }, async (request) => {
     const body = parseBody(OffsetsForLeaderEpochRequestSchema, request);
     const image = options.readyImage();
+    if (image.broker(body.replicaId) === undefined) {
+      throw new MillraceError('BROKER_ID_NOT_REGISTERED', `Broker ${body.replicaId} is not registered.`);
+    }
     return {
       partitions: body.partitions.map((item) => {
         const topic = image.topicByName(item.topic);

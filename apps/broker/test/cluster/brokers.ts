@@ -142,6 +142,25 @@ export async function startCluster(options: BrokerClusterOptions = {}) {
       });
       return created;
     },
+    /** PATCH a topic's or the cluster's settings through the admin API (relayed by a broker). */
+    async alterConfigs(target: { topic: string } | 'cluster', set: Record<string, string>) {
+      const any = [...brokers.keys()][0] as number;
+      await requestJson(client(any), {
+        method: 'PATCH',
+        path: target === 'cluster' ? Routes.clusterConfigs : `/v1/topics/${target.topic}/configs`,
+        body: { set },
+        headers: { authorization: `Bearer ${ADMIN}` },
+        responseSchema: z.unknown(),
+        timeoutMs: 10_000,
+      });
+    },
+    /** The partition as the active controller's image has it. */
+    async partitionState(topic: string, partition = 0) {
+      const image = (await controllers.active()).controller.image;
+      const state = image.topicByName(topic);
+      if (state === undefined) throw new Error(`no topic ${topic}`);
+      return image.partition(state.topicId, partition);
+    },
     metadata(id: number, topics?: string[]) {
       return requestJson(client(id), {
         method: 'POST',

@@ -14,8 +14,9 @@ export interface MetadataStreamOptions {
 }
 
 /**
- * The committed metadata log as a sequence of frames for one broker: a snapshot first when the
- * broker is new or further behind than the history held, then every batch from where it stands,
+ * The committed metadata log as a sequence of frames for one broker: a heartbeat naming the
+ * committed offset (so the broker knows when it has caught up), a snapshot when the broker is new
+ * or further behind than the history held, then every batch from where it stands,
  * in order, with no gap and no duplicate, then each new batch as it is applied, and a heartbeat
  * when idle. Any controller can serve it, since every controller applies the same committed log.
  *
@@ -41,6 +42,10 @@ export async function* metadataStream(
     // Subscribed before reading the history, so nothing applied in between is missed; the
     // offset check below drops what the history already covered.
     let last = options.fromOffset - 1;
+    // First, how far the committed log goes now: the reader is caught up once it has applied this far.
+    const committed = stateMachine.image.offset;
+    if (committed >= 0)
+      yield { kind: 'heartbeat', committedOffset: committed, controllerEpoch: options.controllerEpoch() };
     const history = stateMachine.batchesAfter(last);
     if (history === undefined) {
       const image = stateMachine.image;
