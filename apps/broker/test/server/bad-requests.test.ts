@@ -519,7 +519,7 @@ const jsonBodyCases: BadCase[] = [
 
 const frameCases: BadCase[] = (
   [
-    ['shorter than the smallest frame', Buffer.from('MF\u0001'), /shorter than the smallest frame/],
+    ['fewer bytes than the smallest frame', Buffer.from('MF\u0001'), /shorter than the smallest frame/],
     [
       'bad magic',
       rawFrame({ magic: 0x5858, header: JSON.stringify(goodHeader), lengths: [0], payload: Buffer.alloc(0) }),
