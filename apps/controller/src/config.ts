@@ -72,6 +72,7 @@ Flags (each overrides the file):
   --admin-token TOKEN         bearer token for admin writes (or MILLRACE_ADMIN_TOKEN)
   --cluster-secret SECRET     shared by all nodes (or MILLRACE_CLUSTER_SECRET)
   --initialize                create the Raft store in an empty data folder (first start only)
+  --broker-session-timeout-ms N   fence a broker silent this long (default 3000)
   --log-level LEVEL           fatal, error, warn, info, debug, trace or silent
   --help                      this text`;
 
@@ -84,6 +85,7 @@ const FLAGS: readonly FlagSpec[] = [
   { flag: 'admin-token', field: 'adminToken', kind: 'string', env: 'MILLRACE_ADMIN_TOKEN' },
   { flag: 'cluster-secret', field: 'clusterSecret', kind: 'string', env: 'MILLRACE_CLUSTER_SECRET' },
   { flag: 'initialize', field: 'initialize', kind: 'boolean' },
+  { flag: 'broker-session-timeout-ms', field: 'brokerSessionTimeoutMs', kind: 'int' },
   { flag: 'log-level', field: 'logLevel', kind: 'string' },
 ];
 

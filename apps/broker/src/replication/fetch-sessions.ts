@@ -197,7 +197,8 @@ export interface SessionPartitionResult {
 
 /**
  * Whether a partition goes in the answer: always in a full answer; otherwise when it has records,
- * a divergence, a new error, or a high watermark or log start the follower has not been told.
+ * a divergence, a new error or the end of one, or a high watermark or log start the follower has
+ * not been told.
  * Records what the follower is told when it does.
  */
 export function includeInAnswer(entry: SessionEntry, result: SessionPartitionResult, full: boolean): boolean {
@@ -205,7 +206,7 @@ export function includeInAnswer(entry: SessionEntry, result: SessionPartitionRes
     full ||
     result.hasRecords ||
     result.diverging ||
-    (result.errorCode !== undefined && result.errorCode !== entry.sentError) ||
+    result.errorCode !== entry.sentError ||
     (result.errorCode === undefined &&
       (entry.sentHighWatermark !== result.highWatermark || entry.sentLogStartOffset !== result.logStartOffset));
   if (!news) return false;

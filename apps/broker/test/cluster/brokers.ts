@@ -1,28 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createH2Client, requestFrame, requestJson, sendFrame } from '@millrace/http';
-import {
-  type Acks,
-  ContentType,
-  decodeFetchResponse,
-  decodeRecordBatch,
-  encodeProduceRequest,
-  encodeRecordBatch,
-  Headers,
-  ListOffsetsResponseSchema,
-  MetadataResponseSchema,
-  ProduceResponseSchema,
-  Routes,
-  splitRecordBatches,
-  TopicDescriptionSchema,
-} from '@millrace/protocol';
+import { createH2Client, requestJson } from '@millrace/http';
+import { ContentType, Headers, Routes, TopicDescriptionSchema } from '@millrace/protocol';
 import { pino } from 'pino';
 import type { Client } from 'undici';
 import { z } from 'zod';
 import { Broker } from '../../src/broker.js';
 import { BrokerConfigSchema } from '../../src/config.js';
 import { ADMIN, CLUSTER_ID, freePorts, SECRET, startControllers } from './controllers.js';
+import * as wire from './wire.js';
 
 export async function waitFor<T>(
   what: string,
@@ -162,13 +149,7 @@ export async function startCluster(options: BrokerClusterOptions = {}) {
       return image.partition(state.topicId, partition);
     },
     metadata(id: number, topics?: string[]) {
-      return requestJson(client(id), {
-        method: 'POST',
-        path: Routes.metadata,
-        body: topics === undefined ? {} : { topics },
-        responseSchema: MetadataResponseSchema,
-        timeoutMs: 5000,
-      });
+      return wire.metadata(client(id), topics);
     },
     async leaderOf(topic: string, partition = 0): Promise<number> {
       const any = [...brokers.keys()][0] as number;
@@ -177,95 +158,17 @@ export async function startCluster(options: BrokerClusterOptions = {}) {
       if (leader === null || leader === undefined) throw new Error(`${topic}-${partition} has no leader`);
       return leader;
     },
-    async produce(
-      id: number,
-      topic: string,
-      values: string[],
-      options: { acks?: Acks; partition?: number; timeoutMs?: number; leaderEpoch?: number } = {},
-    ) {
-      const batch = encodeRecordBatch({ records: values.map((value) => ({ value })) });
-      const body = encodeProduceRequest({
-        acks: options.acks ?? 'all',
-        timeoutMs: options.timeoutMs ?? 5000,
-        topics: [
-          {
-            topic,
-            partitions: [
-              {
-                partition: options.partition ?? 0,
-                records: batch,
-                ...(options.leaderEpoch === undefined ? {} : { leaderEpoch: options.leaderEpoch }),
-              },
-            ],
-          },
-        ],
-      });
-      const answer = await sendFrame(client(id), {
-        path: Routes.produce,
-        body,
-        responseSchema: ProduceResponseSchema,
-        timeoutMs: 15_000,
-      });
-      return answer.topics[0]?.partitions[0];
+    produce(id: number, topic: string, values: string[], options: wire.ProduceOptions = {}) {
+      return wire.produce(client(id), topic, values, options);
     },
-    async fetch(
-      id: number,
-      topic: string,
-      fetchOffset: bigint,
-      options: { partition?: number; maxWaitMs?: number; minBytes?: number; currentLeaderEpoch?: number } = {},
-    ) {
-      const body = Buffer.from(
-        JSON.stringify({
-          maxWaitMs: options.maxWaitMs ?? 0,
-          minBytes: options.minBytes ?? 1,
-          maxBytes: 10 * 1024 * 1024,
-          topics: [
-            {
-              topic,
-              partitions: [
-                {
-                  partition: options.partition ?? 0,
-                  fetchOffset: fetchOffset.toString(),
-                  partitionMaxBytes: 1024 * 1024,
-                  ...(options.currentLeaderEpoch === undefined
-                    ? {}
-                    : { currentLeaderEpoch: options.currentLeaderEpoch }),
-                },
-              ],
-            },
-          ],
-        }),
-      );
-      const bytes = await requestFrame(client(id), { path: Routes.fetch, body, bodyType: 'json', timeoutMs: 30_000 });
-      const answer = decodeFetchResponse(bytes);
-      const partition = answer.topics[0]?.partitions[0];
-      if (partition === undefined) throw new Error('no partition in the fetch answer');
-      const records = splitRecordBatches(partition.records).flatMap((batch) => decodeRecordBatch(batch).records);
-      return {
-        ...partition,
-        values: records.map((r) => ({ offset: r.offset, value: r.value?.toString('utf8') ?? null })),
-      };
+    fetch(id: number, topic: string, fetchOffset: bigint, options: wire.FetchOptions = {}) {
+      return wire.fetch(client(id), topic, fetchOffset, options);
     },
-    /** Every record of a partition up to its high watermark, read from `id`. */
-    async readAll(id: number, topic: string, partition = 0) {
-      const values: { offset: bigint; value: string | null }[] = [];
-      let offset = 0n;
-      for (;;) {
-        const answer = await cluster.fetch(id, topic, offset, { partition });
-        if (answer.error !== undefined) throw new Error(`fetch failed: ${answer.error.code} ${answer.error.message}`);
-        if (answer.values.length === 0) return values;
-        for (const v of answer.values) if (v.offset >= offset) values.push(v);
-        offset = (values[values.length - 1]?.offset ?? -1n) + 1n;
-      }
+    readAll(id: number, topic: string, partition = 0) {
+      return wire.readAll(client(id), topic, partition);
     },
     listOffsets(id: number, topic: string, spec: unknown, partition = 0) {
-      return requestJson(client(id), {
-        method: 'POST',
-        path: Routes.listOffsets,
-        body: { topics: [{ topic, partitions: [{ partition, spec }] }] },
-        responseSchema: ListOffsetsResponseSchema,
-        timeoutMs: 5000,
-      });
+      return wire.listOffsets(client(id), topic, spec, partition);
     },
     async close() {
       for (const c of clients.values()) await c.destroy().catch(() => undefined);

@@ -1,0 +1,8 @@
+export {
+  getJson,
+  type NodeKind,
+  type ProcessCluster,
+  type ProcessClusterOptions,
+  startProcessCluster,
+} from './cluster.js';
+export { freePorts, killHard, type Proc, pause, resume, spawnNode, stop, tail, waitFor } from './processes.js';

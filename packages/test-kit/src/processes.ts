@@ -1,0 +1,108 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+
+/**
+ * What tests that start Millrace processes share: free loopback ports, spawning with captured
+ * output, bounded waits (poll a condition against a deadline, never a bare sleep), and stopping
+ * every process by its PID.
+ */
+
+/** `count` distinct ports that were free on 127.0.0.1 a moment ago (all held at once, then released). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+export interface Proc {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly output: string[];
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts `node script ...args`, keeping its recent output (stdout and stderr) for failure messages. */
+export function spawnNode(name: string, script: string, args: readonly string[], env?: NodeJS.ProcessEnv): Proc {
+  const child = spawn(process.execPath, [script, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(env === undefined ? {} : { env: { ...process.env, ...env } }),
+  });
+  const output: string[] = [];
+  const keep = (chunk: Buffer) => {
+    output.push(chunk.toString());
+    if (output.length > 2000) output.splice(0, 1000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { name, child, output, exited };
+}
+
+/** kill -9, then wait (bounded) for the process to be gone. */
+export async function killHard(proc: Proc): Promise<void> {
+  if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
+  proc.child.kill('SIGKILL');
+  await Promise.race([proc.exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+}
+
+/** SIGTERM, then kill -9 if it has not exited within `graceMs`. */
+export async function stop(proc: Proc, graceMs = 5000): Promise<number | null> {
+  if (proc.child.exitCode !== null || proc.child.signalCode !== null) return proc.child.exitCode;
+  proc.child.kill('SIGTERM');
+  const code = await Promise.race([
+    proc.exited,
+    new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs)),
+  ]);
+  if (code === 'timeout') {
+    await killHard(proc);
+    return null;
+  }
+  return code;
+}
+
+/** Polls `check` until it gives a value (not undefined or false), failing after `timeoutMs` with the last error. */
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: lastError });
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** SIGSTOP: the process freezes, holding its sockets, as a machine that stalls. */
+export function pause(proc: Proc): void {
+  proc.child.kill('SIGSTOP');
+}
+
+/** SIGCONT after `pause`. */
+export function resume(proc: Proc): void {
+  proc.child.kill('SIGCONT');
+}
+
+/** The last lines a process printed, for a failure message. */
+export function tail(proc: Proc, lines = 40): string {
+  return proc.output.join('').split('\n').slice(-lines).join('\n');
+}
