@@ -227,6 +227,13 @@ async function exchange(client: Client, request: Exchange): Promise<Answer> {
       headers: request.headers,
       body: request.body,
       signal: controller.signal,
+      // undici holds every later request on the connection until a non-idempotent or "blocking"
+      // one (any POST, by default) has its answer's headers: HTTP/1.1 pipelining rules, which it
+      // applies to HTTP/2 as well. A long poll would then stall every call behind it. HTTP/2
+      // streams are independent, and undici never resends a request by itself, so neither
+      // guard is needed here.
+      idempotent: true,
+      blocking: false,
     });
     const body = await readBounded(response, request.maxResponseBytes, () => describe(client, request.path));
     const contentType = response.headers['content-type'];
