@@ -4,6 +4,7 @@ import { Routes, TopicDescriptionSchema } from '@millrace/protocol';
 import { type ProcessCluster, startProcessCluster, tail, waitFor } from '@millrace/test-kit';
 import type { Client } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import * as wire from './cluster/wire.js';
 
 const BROKER_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -106,6 +107,81 @@ describe('brokers as processes', () => {
       async () => (await partitionOf(c, 'ledger', [leader as number])).isr.includes(victim),
       30_000,
     );
+  }, 120_000);
+
+  it('refuses acks=all below min.insync.replicas, and elects an out-of-sync leader only with unclean election on', async () => {
+    cluster = await startProcessCluster({
+      controllerMain: CONTROLLER_MAIN,
+      brokerMain: BROKER_MAIN,
+      controllers: 1,
+      brokerFlags: ['--heartbeat-interval-ms', '200', '--replica-fetch-wait-max-ms', '200'],
+      controllerFlags: ['--broker-session-timeout-ms', '1500'],
+    });
+    const c = cluster;
+    await c.waitReady();
+    const admin = { authorization: `Bearer ${c.adminToken}` };
+    await requestJson(client(1), {
+      method: 'PATCH',
+      path: Routes.clusterConfigs,
+      body: { set: { 'replica.lag.time.max.ms': '1000' } },
+      headers: admin,
+      responseSchema: z.unknown(),
+      timeoutMs: 10_000,
+    });
+    await requestJson(client(1), {
+      method: 'POST',
+      path: Routes.topics,
+      body: { name: 'strict', partitions: 1, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } },
+      headers: admin,
+      responseSchema: TopicDescriptionSchema,
+      timeoutMs: 10_000,
+    });
+    const { leader } = await waitFor('a leader', async () => {
+      const p = await partitionOf(c, 'strict', [1, 2, 3]);
+      return p.leader === null ? undefined : p;
+    });
+    const [first, second] = [1, 2, 3].filter((id) => id !== leader) as [number, number];
+    const l = leader as number;
+    expect((await wire.produce(client(l), 'strict', ['before']))?.error).toBeUndefined();
+
+    await c.kill('broker', first);
+    await waitFor('ISR of two', async () => (await partitionOf(c, 'strict', [l])).isr.length === 2, 20_000);
+    expect((await wire.produce(client(l), 'strict', ['two-in-sync']))?.error).toBeUndefined();
+
+    await c.kill('broker', second);
+    await waitFor('ISR of one', async () => (await partitionOf(c, 'strict', [l])).isr.length === 1, 20_000);
+    const refused = await wire.produce(client(l), 'strict', ['refused']);
+    expect(refused?.error?.code).toBe('NOT_ENOUGH_REPLICAS');
+    expect((await wire.produce(client(l), 'strict', ['acks-one'], { acks: 1 }))?.error).toBeUndefined();
+
+    // The last ISR member dies; the one replica that comes back missed the later writes.
+    await c.kill('broker', l);
+    c.startBroker(first);
+    await waitFor(
+      `broker ${first} ready\n${tail(c.proc('broker', first))}`,
+      async () => ((await c.getJson('broker', first, '/health')).body as { status?: string }).status === 'ok',
+      30_000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect((await partitionOf(c, 'strict', [first])).leader).toBeNull();
+
+    await requestJson(client(first), {
+      method: 'PATCH',
+      path: '/v1/topics/strict/configs',
+      body: { set: { 'unclean.leader.election.enable': 'true' } },
+      headers: admin,
+      responseSchema: z.unknown(),
+      timeoutMs: 10_000,
+    });
+    await waitFor(
+      'the out-of-sync replica leads',
+      async () => (await partitionOf(c, 'strict', [first])).leader === first,
+    );
+    const log = await waitFor('its log', async () => {
+      const read = await wire.readAll(client(first), 'strict');
+      return read.length > 0 ? read : undefined;
+    });
+    expect(log.map((r) => r.value)).toEqual(['before']);
   }, 120_000);
 
   it('stops cleanly on SIGTERM after moving its leaderships away', async () => {

@@ -42,6 +42,9 @@ export class Forwarder {
         path: request.url,
         headers,
         body: request.body === undefined ? undefined : JSON.stringify(request.body),
+        // Independent HTTP/2 streams: one slow call must not hold the others (see @millrace/http's exchange).
+        idempotent: true,
+        blocking: false,
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
       const text = await response.body.text();

@@ -66,6 +66,9 @@ export function registerAdminProxy(
               path: request.url,
               headers,
               body,
+              // Independent HTTP/2 streams: one slow call must not hold the others (see @millrace/http's exchange).
+              idempotent: true,
+              blocking: false,
               signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
             });
             const text = await response.body.text();
