@@ -300,6 +300,26 @@ describe('partition: the leader appends', () => {
     expect(await write).toMatchObject({ baseOffset: 0n });
   });
 
+  it('refuses a control batch from a producer, writing nothing', async () => {
+    const { partition, log } = await replica({});
+    const control = encodeRecordBatch({ records: [{ value: 'marker' }], isControl: true });
+    const error = await refusal(() =>
+      partition.appendAsLeader({
+        batches: [batchOf(['ok']), control],
+        acks: 1,
+        leaderEpoch: EPOCH,
+        minInsyncReplicas: 1,
+        maxBatchBytes: MAX,
+        timestampType: 'create-time',
+        nowMs: 5_000,
+        timeoutMs: 30_000,
+      }),
+    );
+    expect(error.code).toBe('INVALID_RECORD');
+    expect(error.details).toEqual({ batchIndex: 1 });
+    expect(log.logEndOffset).toBe(0n);
+  });
+
   it('acks=all is NOT_ENOUGH_REPLICAS before the append while the ISR is below min.insync.replicas', async () => {
     const { partition, log } = await replica({ isr: [1] });
     const error = await refusal(() => produce(partition, ['a'], { acks: 'all', minInsyncReplicas: 2 }));
