@@ -637,6 +637,8 @@ describe('a three-broker cluster refuses bad requests and keeps its log', () => 
   beforeAll(async () => {
     cluster = await startCluster({ brokers: 3, config: { maxRequestBytes: MAX_REQUEST_BYTES } });
     await cluster.ready();
+    // The leader this file sets up must stay the leader: no move back to the preferred replica.
+    await cluster.alterConfigs('cluster', { 'auto.leader.rebalance.enable': 'false' });
     await cluster.createTopic(TOPIC, { partitions: 1, replicationFactor: 3 });
     const first = await cluster.leaderOf(TOPIC);
     expect((await cluster.produce(first, TOPIC, ['a', 'b', 'c']))?.error).toBeUndefined();
