@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { collectedGauge } from '@millrace/http';
+import { Counter, Histogram, type Registry } from 'prom-client';
 import type { ReplicaManager } from './replication/replica-manager.js';
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -62,15 +63,7 @@ export class BrokerMetrics {
       buckets: LATENCY_BUCKETS_S,
       registers,
     });
-    const gauge = (name: string, help: string, value: () => number) =>
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect() {
-          this.set(value());
-        },
-      });
+    const gauge = (name: string, help: string, value: () => number) => collectedGauge(registry, name, help, value);
     gauge('millrace_broker_leader_partitions', 'Partitions this broker leads', () =>
       count(manager, (p) => p.role === 'leader'),
     );

@@ -1,8 +1,8 @@
-import { createServer, type MillraceServer } from '@millrace/http';
+import { collectedGauge, createServer, type MillraceServer } from '@millrace/http';
 import { NO_LEADER } from '@millrace/protocol';
 import { type NodeId, registerRaftRoute } from '@millrace/raft';
 import type { Logger } from 'pino';
-import { Counter, Gauge } from 'prom-client';
+import { Counter } from 'prom-client';
 import type { ControllerConfig } from './config.js';
 import type { Forwarder } from './forward.js';
 import type { ControllerNode } from './node.js';
@@ -99,16 +99,8 @@ function watchUncleanElections(app: MillraceServer, node: ControllerNode, logger
 }
 
 function registerMetrics(app: MillraceServer, node: ControllerNode): void {
-  const registers = [app.metricsRegistry];
   const gauge = (name: string, help: string, value: () => number) =>
-    new Gauge({
-      name,
-      help,
-      registers,
-      collect() {
-        this.set(value());
-      },
-    });
+    collectedGauge(app.metricsRegistry, name, help, value);
   const image = () => node.controller.image;
   gauge('millrace_controller_active', '1 when this controller is the active controller', () =>
     node.controller.isActive ? 1 : 0,

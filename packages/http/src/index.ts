@@ -12,6 +12,7 @@ export {
 } from './client.js';
 export { createFrameSession, type FrameSession } from './frame-session.js';
 export { type BoundAddress, type Listenable, type ListenOptions, listen } from './listen.js';
+export { collectedGauge } from './metrics.js';
 export {
   createServer,
   type HealthReport,

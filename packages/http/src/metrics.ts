@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * One registry per server, never prom-client's global one: several nodes in one test process (or a
@@ -36,4 +36,16 @@ export function createHttpMetrics(): HttpMetrics {
       );
     },
   };
+}
+
+/** A gauge read when `/metrics` is scraped: `value()` is called then, never in between. */
+export function collectedGauge(registry: Registry, name: string, help: string, value: () => number): Gauge {
+  return new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(value());
+    },
+  });
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createH2Client, requestJson } from '@millrace/http';
 import { ContentType, Headers, Routes, TopicDescriptionSchema } from '@millrace/protocol';
+import { waitFor } from '@millrace/test-kit';
 import { pino } from 'pino';
 import type { Client } from 'undici';
 import { z } from 'zod';
@@ -11,26 +12,7 @@ import { BrokerConfigSchema } from '../../src/config.js';
 import { ADMIN, CLUSTER_ID, freePorts, SECRET, startControllers } from './controllers.js';
 import * as wire from './wire.js';
 
-export async function waitFor<T>(
-  what: string,
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${lastError === undefined ? '' : `: ${String(lastError)}`}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+export { waitFor } from '@millrace/test-kit';
 
 export interface BrokerClusterOptions {
   readonly brokers?: number;

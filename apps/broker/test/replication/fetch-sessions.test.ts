@@ -9,6 +9,7 @@ import {
   type SessionRequest,
   sessionKey,
 } from '../../src/replication/fetch-sessions.js';
+import { positionsOf } from './positions.js';
 
 const INT32_MAX = 0x7fff_ffff;
 const TOPIC = '5d6c1a4e-9f6b-4c1e-8a53-0c2f7e0b9d11';
@@ -52,24 +53,6 @@ function refusal(run: () => unknown): MillraceError {
     throw error;
   }
   throw new Error('expected a refusal, but it succeeded');
-}
-
-/** The fields a follower sent for each partition the session holds, by key. */
-function positionsOf(entries: ReadonlyMap<string, SessionEntry>) {
-  return new Map(
-    [...entries].map(([key, e]) => [
-      key,
-      {
-        topicId: e.topicId,
-        partition: e.partition,
-        fetchOffset: e.fetchOffset,
-        currentLeaderEpoch: e.currentLeaderEpoch,
-        lastFetchedEpoch: e.lastFetchedEpoch,
-        logStartOffset: e.logStartOffset,
-        partitionMaxBytes: e.partitionMaxBytes,
-      },
-    ]),
-  );
 }
 
 function result(overrides: Partial<SessionPartitionResult> = {}): SessionPartitionResult {

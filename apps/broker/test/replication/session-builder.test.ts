@@ -8,6 +8,7 @@ import {
   sessionKey,
 } from '../../src/replication/fetch-sessions.js';
 import { FetchSessionBuilder } from '../../src/replication/session-builder.js';
+import { positionsOf } from './positions.js';
 
 const TOPIC = '5d6c1a4e-9f6b-4c1e-8a53-0c2f7e0b9d11';
 const OTHER_TOPIC = 'a0b1c2d3-e4f5-4a6b-8c7d-8e9f0a1b2c3d';
@@ -260,21 +261,3 @@ describe('fetch session builder and cache together', () => {
     );
   });
 });
-
-/** The fields of each position, by key, with an absent lastFetchedEpoch and an undefined one alike. */
-function positionsOf(entries: ReadonlyMap<string, SessionPartitionRequest>) {
-  return new Map(
-    [...entries].map(([key, e]) => [
-      key,
-      {
-        topicId: e.topicId,
-        partition: e.partition,
-        fetchOffset: e.fetchOffset,
-        currentLeaderEpoch: e.currentLeaderEpoch,
-        lastFetchedEpoch: e.lastFetchedEpoch,
-        logStartOffset: e.logStartOffset,
-        partitionMaxBytes: e.partitionMaxBytes,
-      },
-    ]),
-  );
-}
