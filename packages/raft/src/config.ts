@@ -17,6 +17,13 @@ export interface RaftConfig {
    * [electionTimeoutTicks, 2 × electionTimeoutTicks) campaigns. Default 10.
    */
   readonly electionTimeoutTicks?: number;
+  /**
+   * After a split vote (a rival candidate asked for our vote in the term we are campaigning in),
+   * the first of the two (the more up-to-date log, then the lower id) campaigns again after this
+   * many ticks instead of a full randomized election timeout; the other keeps its timeout.
+   * Default 1: at the next tick.
+   */
+  readonly splitVoteRetryTicks?: number;
   /** A leader sends heartbeats every heartbeatTimeoutTicks. Must be < electionTimeoutTicks. Default 1. */
   readonly heartbeatTimeoutTicks?: number;
   /** The index the application has already applied (on restart); entries up to it are not handed out again. */
@@ -63,6 +70,7 @@ export function resolveConfig(config: RaftConfig): ResolvedConfig {
     random: config.random,
     applied: (config.applied ?? 0) as LogIndex,
     electionTimeoutTicks: positiveInt('electionTimeoutTicks', config.electionTimeoutTicks ?? 10),
+    splitVoteRetryTicks: positiveInt('splitVoteRetryTicks', config.splitVoteRetryTicks ?? 1),
     heartbeatTimeoutTicks: positiveInt('heartbeatTimeoutTicks', config.heartbeatTimeoutTicks ?? 1),
     maxSizePerMsgBytes: positiveInt('maxSizePerMsgBytes', config.maxSizePerMsgBytes ?? 1 << 20),
     maxInflightMsgs: positiveInt('maxInflightMsgs', config.maxInflightMsgs ?? 256),

@@ -90,6 +90,11 @@ export class Raft {
   electionElapsedTicks = 0;
   heartbeatElapsedTicks = 0;
   randomizedElectionTimeoutTicks = 0;
+  /**
+   * Whether randomizedElectionTimeoutTicks was cut short after a split vote (see
+   * noteRivalCandidate). The short wait serves one retry only; any role change clears it.
+   */
+  splitVoteRetry = false;
 
   /** The node leadership is being handed to, or NONE. Proposals are refused while it is set. */
   leadTransferee: NodeIdOrNone = NONE;
@@ -160,6 +165,7 @@ export class Raft {
     this.electionElapsedTicks = 0;
     this.heartbeatElapsedTicks = 0;
     this.resetRandomizedElectionTimeout();
+    this.splitVoteRetry = false;
     this.leadTransferee = NONE;
     this.votes = new Map();
     if (this.incomingSnapshot !== undefined && this.incomingSnapshot.term !== term) this.incomingSnapshot = undefined;
@@ -229,6 +235,12 @@ export class Raft {
     this.electionElapsedTicks++;
     if (this.promotable() && this.electionElapsedTicks >= this.randomizedElectionTimeoutTicks) {
       this.electionElapsedTicks = 0;
+      if (this.splitVoteRetry) {
+        // The short wait was for this one retry. A pre-candidate keeps its timeout, so should the
+        // retry's pre-vote stall, the next attempt waits a full randomized timeout again.
+        this.splitVoteRetry = false;
+        this.resetRandomizedElectionTimeout();
+      }
       this.hup(false);
     }
   }
@@ -391,6 +403,38 @@ export class Raft {
       }
     } else {
       this.send({ type: respType, to: m.from, reject: true });
+      if (m.type === 'Vote' && this.role === 'candidate' && m.term === this.term) this.noteRivalCandidate(m);
+    }
+  }
+
+  /**
+   * A Vote request for the term we campaign in comes from a rival candidate: both of us voted for
+   * ourselves, so the vote is split unless the other voters settle it; with one voter of three
+   * down (a dead leader, the usual reason for an election) nobody can win this term. Waiting out
+   * the full randomized timeout again (§5.2) nearly doubles the election, and a fresh random draw
+   * does not separate the two well: they timed out within a round trip of each other, so their
+   * tick clocks are in step and equal draws collide again. Instead the two are ordered, and only
+   * the first retries soon (after splitVoteRetryTicks): the one with the more up-to-date log, or
+   * with equal logs the lower id. The other keeps the timeout it drew and, its log being no
+   * further ahead, grants the retry its pre-vote and its vote. Only timing changes, and safety
+   * does not rest on timing. The wait is only ever shortened, so a duplicated request cannot
+   * postpone the retry.
+   *
+   * The retry cannot depose a leader its followers have heard from: they ignore pre-votes (and,
+   * with CheckQuorum, votes) within their lease. It can only overtake a rival that won this term
+   * before the rival's first append reached its voters; they then elect this node instead.
+   */
+  private noteRivalCandidate(m: VoteRequest): void {
+    assert(this.vote === this.id, 'a candidate has voted for itself');
+    const lastLogTerm = this.raftLog.lastTerm();
+    const lastLogIndex = this.raftLog.lastIndex();
+    const sameLog = m.lastLogTerm === lastLogTerm && m.lastLogIndex === lastLogIndex;
+    const outranked = sameLog ? m.from < this.id : this.raftLog.isUpToDate(m.lastLogIndex, m.lastLogTerm);
+    if (outranked) return;
+    const retryAt = this.electionElapsedTicks + this.cfg.splitVoteRetryTicks;
+    if (retryAt < this.randomizedElectionTimeoutTicks) {
+      this.randomizedElectionTimeoutTicks = retryAt;
+      this.splitVoteRetry = true;
     }
   }
 

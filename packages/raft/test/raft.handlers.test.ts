@@ -216,6 +216,86 @@ describe.each(ROLES)('a %s', (role) => {
   });
 });
 
+describe('candidate: split votes', () => {
+  // Node 1 is a candidate in term 5 with a log of (1, 1, 4); a Vote request of term 5 comes from a
+  // rival candidate, which voted for itself as node 1 did.
+  const rivalVote = (lastLogIndex: number, lastLogTerm: number, term = TERM) =>
+    from2('Vote', { lastLogIndex: idx(lastLogIndex), lastLogTerm: tm(lastLogTerm), transfer: false }, term);
+
+  test('a rival with an equal log and a higher id: rejected, and we campaign again at the next tick', () => {
+    const { r } = nodeIn('candidate');
+    r.step(rivalVote(3, 4));
+    expect(r.msgs).toMatchObject([{ type: 'VoteResp', to: 2, reject: true }]);
+    expect(r).toMatchObject({ randomizedElectionTimeoutTicks: 1, splitVoteRetry: true });
+    r.msgs = [];
+    r.tick();
+    expect(r).toMatchObject({ role: 'candidate', term: TERM + 1, vote: 1, splitVoteRetry: false });
+    expect(sent(r)).toEqual(['Vote->2', 'Vote->3']);
+    // The campaign after the retry waits a full randomized timeout again.
+    expect(r.randomizedElectionTimeoutTicks).toBeGreaterThanOrEqual(10);
+  });
+
+  test('a rival with a more up-to-date log (longer, or a later last term): we keep our full timeout', () => {
+    for (const [lastLogIndex, lastLogTerm] of [
+      [4, 4],
+      [2, 5],
+    ] as const) {
+      const { r } = nodeIn('candidate');
+      const timeout = r.randomizedElectionTimeoutTicks;
+      r.step(rivalVote(lastLogIndex, lastLogTerm));
+      expect(r.msgs).toMatchObject([{ type: 'VoteResp', reject: true }]);
+      expect(r).toMatchObject({ randomizedElectionTimeoutTicks: timeout, splitVoteRetry: false });
+    }
+  });
+
+  test('a rival with a less up-to-date log: we retry at the next tick', () => {
+    const { r } = nodeIn('candidate');
+    r.step(rivalVote(2, 1));
+    expect(r).toMatchObject({ randomizedElectionTimeoutTicks: 1, splitVoteRetry: true });
+  });
+
+  test('the wait is only ever shortened: a duplicate, or a rival seen just before our own timeout, changes nothing', () => {
+    const { r } = nodeIn('candidate', { splitVoteRetryTicks: 3 });
+    r.tick();
+    r.step(rivalVote(3, 4));
+    expect(r.randomizedElectionTimeoutTicks).toBe(4);
+    r.tick();
+    r.step(rivalVote(3, 4)); // duplicated by the network
+    expect(r.randomizedElectionTimeoutTicks).toBe(4);
+
+    const late = nodeIn('candidate', { splitVoteRetryTicks: 3 }).r;
+    const timeout = late.randomizedElectionTimeoutTicks;
+    late.electionElapsedTicks = timeout - 2;
+    late.step(rivalVote(3, 4));
+    expect(late).toMatchObject({ randomizedElectionTimeoutTicks: timeout, splitVoteRetry: false });
+  });
+
+  test('with PreVote, a retry whose pre-vote stalls waits a full randomized timeout before the next', () => {
+    const { r } = nodeIn('preCandidate');
+    r.step(from2('PreVoteResp', { reject: false }, TERM + 1));
+    expect(r).toMatchObject({ role: 'candidate', term: TERM + 1 });
+    r.step(rivalVote(3, 4, TERM + 1));
+    r.msgs = [];
+    r.tick();
+    expect(r).toMatchObject({ role: 'preCandidate', term: TERM + 1, splitVoteRetry: false });
+    expect(sent(r)).toEqual(['PreVote->2', 'PreVote->3']);
+    expect(r.randomizedElectionTimeoutTicks).toBeGreaterThanOrEqual(10);
+    r.msgs = [];
+    for (let i = 0; i < 9; i++) r.tick();
+    expect(r.msgs).toEqual([]);
+  });
+
+  test.each(['follower', 'preCandidate', 'leader'] as const)(
+    'a %s does not read a Vote request of its own term as a split vote',
+    (role) => {
+      const { r } = nodeIn(role);
+      const timeout = r.randomizedElectionTimeoutTicks;
+      r.step(rivalVote(3, 4));
+      expect(r).toMatchObject({ randomizedElectionTimeoutTicks: timeout, splitVoteRetry: false });
+    },
+  );
+});
+
 describe('leader: append responses and flow control', () => {
   test('an acknowledgement moves a probing follower to replicate and commits on a majority', () => {
     const { r } = nodeIn('leader');

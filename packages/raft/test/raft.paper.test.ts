@@ -210,6 +210,49 @@ describe('§5.2 leader election', () => {
     expect(c.raft(1).role).toBe('leader');
   });
 
+  test('§5.2 (split votes are resolved quickly): with the leader dead, of two candidates with equal logs the lower id campaigns again at its next tick and wins', () => {
+    const c = Cluster.of(3, { electionTimeoutTicks: 10, heartbeatTimeoutTicks: 1 }); // PreVote and CheckQuorum on
+    c.elect(1);
+    c.isolate(1);
+    // 2 and 3 time out together: each grants the other's pre-vote, then votes for itself in term 2.
+    c.campaign(2);
+    c.campaign(3);
+    c.stabilize();
+    expect([c.raft(2), c.raft(3)]).toMatchObject([
+      { role: 'candidate', term: 2, vote: 2 },
+      { role: 'candidate', term: 2, vote: 3 },
+    ]);
+    c.tick(3); // node 3 keeps its full randomized timeout
+    expect(c.queue).toEqual([]);
+    c.tick(2);
+    c.stabilize();
+    expect([c.raft(2), c.raft(3)]).toMatchObject([
+      { role: 'leader', term: 3 },
+      { role: 'follower', term: 3, lead: 2 },
+    ]);
+  });
+
+  test('§5.2 (split votes are resolved quickly): the candidate with the more up-to-date log retries, whatever its id', () => {
+    const c = Cluster.of(3, PAPER);
+    c.elect(1);
+    c.drop(1, 2);
+    c.propose(1, 'x');
+    c.stabilize(); // only 1 and 3 hold 'x'
+    c.isolate(1);
+    c.campaign(2);
+    c.campaign(3);
+    c.stabilize();
+    expect([c.raft(2).role, c.raft(3).role]).toEqual(['candidate', 'candidate']);
+    c.tick(2);
+    expect(c.queue).toEqual([]);
+    c.tick(3);
+    c.stabilize();
+    expect([c.raft(2), c.raft(3)]).toMatchObject([
+      { role: 'follower', term: 3, lead: 3 },
+      { role: 'leader', term: 3 },
+    ]);
+  });
+
   test('§5.2: election timeouts are chosen randomly from [electionTimeout, 2 × electionTimeout)', () => {
     const seen = new Set<number>();
     for (let n = 1; n <= 50; n++) {
