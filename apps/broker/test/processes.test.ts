@@ -162,8 +162,18 @@ describe('brokers as processes', () => {
       async () => ((await c.getJson('broker', first, '/health')).body as { status?: string }).status === 'ok',
       30_000,
     );
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    expect((await partitionOf(c, 'strict', [first])).leader).toBeNull();
+    // Once the dead leader is fenced the partition is offline, and stays so: the only live replica
+    // is out of sync. Watched for a second.
+    await waitFor(
+      'the partition offline',
+      async () => (await partitionOf(c, 'strict', [first])).leader === null,
+      20_000,
+    );
+    const watchUntil = Date.now() + 1000;
+    while (Date.now() < watchUntil) {
+      expect((await partitionOf(c, 'strict', [first])).leader).toBeNull();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
 
     await requestJson(client(first), {
       method: 'PATCH',
