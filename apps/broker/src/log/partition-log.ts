@@ -216,7 +216,7 @@ export class PartitionLog {
    * atomic write holds the batches and, for a new epoch, its epoch-cache entry.
    *
    * Errors: CORRUPT_MESSAGE and the other codes of validateRecordBatch, MESSAGE_TOO_LARGE,
-   * INVALID_RECORD for no batches, FENCED_LEADER_EPOCH when the log already holds a later epoch,
+   * INVALID_RECORD for no batches or a control batch, FENCED_LEADER_EPOCH when the log already holds a later epoch,
    * KAFKA_STORAGE_ERROR when the store fails.
    */
   async appendAsLeader(
@@ -233,6 +233,16 @@ export class PartitionLog {
       `maxBatchBytes ${maxBatchBytes} is not a size`,
     );
     const headers = this.#validate(batches, maxBatchBytes);
+    headers.forEach((header, i) => {
+      // Control batches (transaction markers) are written by brokers, never accepted from producers, as in Kafka.
+      if (header.isControl) {
+        throw new MillraceError(
+          'INVALID_RECORD',
+          `${this.name}: batch ${i} is a control batch, which producers may not send.`,
+          { details: { batchIndex: i } },
+        );
+      }
+    });
     return this.#exclusive(async () => {
       const latest = latestEpoch(this.#epochs);
       if (leaderEpoch < latest) {

@@ -1,4 +1,4 @@
-import { MillraceError, NO_LEADER, readRecordBatchHeader } from '@millrace/protocol';
+import { MillraceError, NO_LEADER } from '@millrace/protocol';
 import type { PartitionLog, ReadResult } from '../log/index.js';
 import { offsetText } from '../log/types.js';
 import { LeaderReplicationState } from './leader-state.js';
@@ -213,21 +213,6 @@ export class Partition {
    */
   async appendAsLeader(request: LeaderAppendRequest): Promise<LeaderAppendAnswer> {
     const leader = this.checkLeader(request.leaderEpoch);
-    request.batches.forEach((batch, i) => {
-      // Control batches (transaction markers) are written by brokers, never accepted from
-      // producers, as in Kafka. A malformed batch is left for the log's validation to name.
-      let isControl = false;
-      try {
-        isControl = readRecordBatchHeader(batch).isControl;
-      } catch {}
-      if (isControl) {
-        throw new MillraceError(
-          'INVALID_RECORD',
-          `${this.name}: batch ${i} is a control batch, which producers may not send.`,
-          { details: { batchIndex: i } },
-        );
-      }
-    });
     if (request.acks === 'all' && !leader.hasMinIsr(request.minInsyncReplicas)) {
       throw new MillraceError(
         'NOT_ENOUGH_REPLICAS',
