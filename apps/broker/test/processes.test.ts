@@ -28,6 +28,18 @@ function client(id: number): Client {
   return found;
 }
 
+/** Creates a topic through broker `via`'s admin API. */
+async function createTopic(c: ProcessCluster, via: number, body: Record<string, unknown>) {
+  await requestJson(client(via), {
+    method: 'POST',
+    path: Routes.topics,
+    body,
+    headers: { authorization: `Bearer ${c.adminToken}` },
+    responseSchema: TopicDescriptionSchema,
+    timeoutMs: 10_000,
+  });
+}
+
 /** The partition's leader and ISR as some live broker's metadata has it. */
 async function partitionOf(c: ProcessCluster, topic: string, live: readonly number[]) {
   for (const id of live) {
@@ -52,13 +64,11 @@ describe('brokers as processes', () => {
     });
     const c = cluster;
     await c.waitReady();
-    await requestJson(client(1), {
-      method: 'POST',
-      path: Routes.topics,
-      body: { name: 'ledger', partitions: 1, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } },
-      headers: { authorization: `Bearer ${c.adminToken}` },
-      responseSchema: TopicDescriptionSchema,
-      timeoutMs: 10_000,
+    await createTopic(c, 1, {
+      name: 'ledger',
+      partitions: 1,
+      replicationFactor: 3,
+      configs: { 'min.insync.replicas': '2' },
     });
     let live = [1, 2, 3];
     await waitFor('a leader', async () => (await partitionOf(c, 'ledger', live)).leader !== null);
@@ -128,13 +138,11 @@ describe('brokers as processes', () => {
       responseSchema: z.unknown(),
       timeoutMs: 10_000,
     });
-    await requestJson(client(1), {
-      method: 'POST',
-      path: Routes.topics,
-      body: { name: 'strict', partitions: 1, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } },
-      headers: admin,
-      responseSchema: TopicDescriptionSchema,
-      timeoutMs: 10_000,
+    await createTopic(c, 1, {
+      name: 'strict',
+      partitions: 1,
+      replicationFactor: 3,
+      configs: { 'min.insync.replicas': '2' },
     });
     const { leader } = await waitFor('a leader', async () => {
       const p = await partitionOf(c, 'strict', [1, 2, 3]);
@@ -203,14 +211,7 @@ describe('brokers as processes', () => {
     });
     const c = cluster;
     await c.waitReady();
-    await requestJson(client(1), {
-      method: 'POST',
-      path: Routes.topics,
-      body: { name: 'moving', partitions: 3, replicationFactor: 3 },
-      headers: { authorization: `Bearer ${c.adminToken}` },
-      responseSchema: TopicDescriptionSchema,
-      timeoutMs: 10_000,
-    });
+    await createTopic(c, 1, { name: 'moving', partitions: 3, replicationFactor: 3 });
     const { leader } = await waitFor('a leader', async () => {
       const p = await partitionOf(c, 'moving', [1, 2, 3]);
       return p.leader === null ? undefined : p;

@@ -9,11 +9,9 @@ import {
   type SessionRequest,
   sessionKey,
 } from '../../src/replication/fetch-sessions.js';
-import { positionsOf } from './positions.js';
+import { OTHER_TOPIC, position, positionsOf, TOPIC } from './positions.js';
 
 const INT32_MAX = 0x7fff_ffff;
-const TOPIC = '5d6c1a4e-9f6b-4c1e-8a53-0c2f7e0b9d11';
-const OTHER_TOPIC = 'a0b1c2d3-e4f5-4a6b-8c7d-8e9f0a1b2c3d';
 
 /** A seeded source in [0, 1) (mulberry32): session ids are the same at every run. */
 function seeded(seed: number): () => number {
@@ -25,19 +23,6 @@ function seeded(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
-}
-
-function position(partition: number, fetchOffset = 0n, overrides: Partial<SessionPartitionRequest> = {}) {
-  return {
-    topicId: TOPIC,
-    partition,
-    fetchOffset,
-    currentLeaderEpoch: 3,
-    lastFetchedEpoch: 3,
-    logStartOffset: 0n,
-    partitionMaxBytes: 1 << 20,
-    ...overrides,
-  } satisfies SessionPartitionRequest;
 }
 
 function openRequest(replicaId: number, partitions: SessionPartitionRequest[]): SessionRequest {

@@ -8,24 +8,9 @@ import {
   sessionKey,
 } from '../../src/replication/fetch-sessions.js';
 import { FetchSessionBuilder } from '../../src/replication/session-builder.js';
-import { positionsOf } from './positions.js';
+import { OTHER_TOPIC, position, positionsOf, TOPIC } from './positions.js';
 
-const TOPIC = '5d6c1a4e-9f6b-4c1e-8a53-0c2f7e0b9d11';
-const OTHER_TOPIC = 'a0b1c2d3-e4f5-4a6b-8c7d-8e9f0a1b2c3d';
 const SESSION_ID = 1234;
-
-function position(partition: number, fetchOffset = 0n, overrides: Partial<SessionPartitionRequest> = {}) {
-  return {
-    topicId: TOPIC,
-    partition,
-    fetchOffset,
-    currentLeaderEpoch: 3,
-    lastFetchedEpoch: 3,
-    logStartOffset: 0n,
-    partitionMaxBytes: 1 << 20,
-    ...overrides,
-  } satisfies SessionPartitionRequest;
-}
 
 /** A builder whose full request was answered with SESSION_ID. */
 function opened(positions: SessionPartitionRequest[]): FetchSessionBuilder {
