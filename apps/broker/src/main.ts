@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { isMillraceError } from '@millrace/protocol';
+import { runMain } from '@millrace/node-kit';
 import { pino } from 'pino';
 import { Broker } from './broker.js';
 import { BROKER_USAGE, loadBrokerConfig, wantsHelp } from './config.js';
@@ -40,9 +40,4 @@ async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
-main(process.argv.slice(2)).catch((error: unknown) => {
-  // Operating conditions (bad config, a port in use, damaged storage) are one clear line, not a stack trace.
-  if (isMillraceError(error)) console.error(`millrace-broker: ${error.message}`);
-  else console.error('millrace-broker: unexpected failure', error);
-  process.exit(isMillraceError(error, 'INVALID_CONFIG') ? 2 : 1);
-});
+runMain('millrace-broker', main);

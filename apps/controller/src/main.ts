@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { listen } from '@millrace/http';
-import { isMillraceError } from '@millrace/protocol';
+import { runMain } from '@millrace/node-kit';
 import { HttpRaftTransport, type NodeId } from '@millrace/raft';
 import { pino } from 'pino';
 import { CONTROLLER_USAGE, loadControllerConfig, wantsHelp } from './config.js';
@@ -97,9 +97,4 @@ async function handOverLeadership(
   while (node.raft.isLeader && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
-main(process.argv.slice(2)).catch((error: unknown) => {
-  // Operating conditions (bad config, a port in use, damaged storage) are one clear line, not a stack trace.
-  if (isMillraceError(error)) console.error(`millrace-controller: ${error.message}`);
-  else console.error('millrace-controller: unexpected failure', error);
-  process.exit(isMillraceError(error, 'INVALID_CONFIG') ? 2 : 1);
-});
+runMain('millrace-controller', main);
