@@ -156,6 +156,8 @@ class NodeFrameSession implements FrameSession {
       stream.on('error', (error) => settle(networkError(describeError(error), error)));
       // A stream reset without an error (the peer's RST_STREAM, the session closing) ends here.
       stream.on('close', () => {
+        // Every stream closes, most after their answer: only one closed early needs an error built.
+        if (settled) return;
         const code = stream?.rstCode ?? 0;
         settle(networkError(`the stream closed before the answer was complete (HTTP/2 code ${code})`));
       });

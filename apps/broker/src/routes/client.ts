@@ -28,6 +28,7 @@ import {
   longPoll,
   partitionFailure,
   resolvePartition,
+  whileConnected,
 } from './common.js';
 
 export interface ClientRoutesOptions {
@@ -127,56 +128,58 @@ export function registerClientRoutes(app: MillraceServer, options: ClientRoutesO
     const wanted = body.topics.flatMap(({ topic, partitions }) =>
       partitions.map((item) => ({ topic, item, ...resolvePartition(manager, image, topic, item.partition) })),
     );
-    const aborted = new AbortController();
-    request.raw.once('close', () => aborted.abort());
-    const { response, bytes, records } = await longPoll({
-      maxWaitMs: body.maxWaitMs,
-      partitions: wanted.flatMap((w) => (w.partition === undefined ? [] : [w.partition])),
-      signal: aborted.signal,
-      round: async (final) => {
-        let budget = Math.min(body.maxBytes, FETCH_RESPONSE_MAX_BYTES);
-        let bytes = 0;
-        let records = 0;
-        let failed = false;
-        const byTopic = new Map<string, FetchResponse['topics'][number]['partitions']>();
-        for (const { topic, item, partition, topicId, error } of wanted) {
-          let entry: FetchResponse['topics'][number]['partitions'][number];
-          try {
-            if (partition === undefined) throw error;
-            const read = await partition.readAsLeader(
-              item.fetchOffset,
-              Math.min(item.partitionMaxBytes, budget),
-              bytes === 0,
-              item.currentLeaderEpoch,
-            );
-            const section = concatBatches(read.batches);
-            bytes += section.length;
-            for (const batch of read.batches) records += readRecordBatchHeader(batch).recordCount;
-            budget = Math.max(0, budget - section.length);
-            entry = {
-              partition: item.partition,
-              highWatermark: offsetToJson(read.highWatermark),
-              logStartOffset: offsetToJson(read.logStartOffset),
-              records: section,
-            };
-          } catch (caught) {
-            failed = true;
-            // The offsets of a failed partition mean nothing; the schema wants offsets, so 0.
-            entry = {
-              partition: item.partition,
-              highWatermark: '0',
-              logStartOffset: '0',
-              records: EMPTY,
-              ...partitionFailure(caught, image, topicId, item.partition),
-            };
+    const { response, bytes, records } = await whileConnected(request.raw, (signal) =>
+      longPoll({
+        maxWaitMs: body.maxWaitMs,
+        partitions: wanted.flatMap((w) => (w.partition === undefined ? [] : [w.partition])),
+        signal,
+        round: async (final) => {
+          let budget = Math.min(body.maxBytes, FETCH_RESPONSE_MAX_BYTES);
+          let bytes = 0;
+          let records = 0;
+          let failed = false;
+          const byTopic = new Map<string, FetchResponse['topics'][number]['partitions']>();
+          for (const { topic, item, partition, topicId, error } of wanted) {
+            let entry: FetchResponse['topics'][number]['partitions'][number];
+            try {
+              if (partition === undefined) throw error;
+              const read = await partition.readAsLeader(
+                item.fetchOffset,
+                Math.min(item.partitionMaxBytes, budget),
+                bytes === 0,
+                item.currentLeaderEpoch,
+              );
+              const section = concatBatches(read.batches);
+              bytes += section.length;
+              for (const batch of read.batches) records += readRecordBatchHeader(batch).recordCount;
+              budget = Math.max(0, budget - section.length);
+              entry = {
+                partition: item.partition,
+                highWatermark: offsetToJson(read.highWatermark),
+                logStartOffset: offsetToJson(read.logStartOffset),
+                records: section,
+              };
+            } catch (caught) {
+              failed = true;
+              // The offsets of a failed partition mean nothing; the schema wants offsets, so 0.
+              entry = {
+                partition: item.partition,
+                highWatermark: '0',
+                logStartOffset: '0',
+                records: EMPTY,
+                ...partitionFailure(caught, image, topicId, item.partition),
+              };
+            }
+            byTopic.set(topic, [...(byTopic.get(topic) ?? []), entry]);
           }
-          byTopic.set(topic, [...(byTopic.get(topic) ?? []), entry]);
-        }
-        if (!final && !failed && bytes < body.minBytes) return undefined;
-        const response: FetchResponse = { topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) };
-        return { response, bytes, records };
-      },
-    });
+          if (!final && !failed && bytes < body.minBytes) return undefined;
+          const response: FetchResponse = {
+            topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
+          };
+          return { response, bytes, records };
+        },
+      }),
+    );
     metrics.bytesOut.inc(bytes);
     metrics.recordsOut.inc(records);
     metrics.fetchLatency.observe((performance.now() - started) / 1000);

@@ -112,6 +112,24 @@ export async function longPoll<T>(options: {
   }
 }
 
+/**
+ * Runs `work` with a signal that aborts if the client goes away first (its request closes). The
+ * listener goes once the work is done, so a request answered normally costs no abort.
+ */
+export async function whileConnected<T>(
+  raw: { once(event: 'close', listener: () => void): unknown; off(event: 'close', listener: () => void): unknown },
+  work: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const aborted = new AbortController();
+  const onClose = () => aborted.abort();
+  raw.once('close', onClose);
+  try {
+    return await work(aborted.signal);
+  } finally {
+    raw.off('close', onClose);
+  }
+}
+
 /** The bytes of a partition's batches, back to back, as one frame section. */
 export function concatBatches(batches: readonly Buffer[]): Buffer {
   if (batches.length === 1) return batches[0] as Buffer;

@@ -15,7 +15,7 @@ import { topicIdPartition } from '../log/types.js';
 import { type FetchSessionCache, includeInAnswer, type SessionEntry } from '../replication/fetch-sessions.js';
 import type { Partition } from '../replication/partition.js';
 import type { ReplicaManager } from '../replication/replica-manager.js';
-import { concatBatches, FETCH_RESPONSE_MAX_BYTES, longPoll, partitionFailure } from './common.js';
+import { concatBatches, FETCH_RESPONSE_MAX_BYTES, longPoll, partitionFailure, whileConnected } from './common.js';
 
 export interface ReplicationRoutesOptions {
   readonly manager: ReplicaManager;
@@ -54,103 +54,103 @@ export function registerReplicationRoutes(app: MillraceServer, options: Replicat
     }
     for (const p of body.partitions) topicIdPartition(p.topicId, p.partition);
     const { session, full, listed } = sessions.open(body, Date.now());
-    const aborted = new AbortController();
-    request.raw.once('close', () => aborted.abort());
     const entries = [...session.entries.values()];
     const hosted = (entry: SessionEntry) => manager.get(entry.topicId, entry.partition);
-    const response = await longPoll<FetchResponse>({
-      maxWaitMs: full ? 0 : body.maxWaitMs,
-      partitions: entries.flatMap((entry) => hosted(entry) ?? []),
-      signal: aborted.signal,
-      round: async (final) => {
-        const nowMs = Date.now();
-        let budget = Math.min(body.maxBytes, FETCH_RESPONSE_MAX_BYTES);
-        let bytes = 0;
-        const byTopic = new Map<string, FetchResponse['topics'][number]['partitions']>();
-        const start = session.rotation++ % Math.max(1, entries.length);
-        for (let i = 0; i < entries.length; i++) {
-          const entry = entries[(start + i) % entries.length] as SessionEntry;
-          const partition = hosted(entry);
-          const topic = partition?.topic ?? image.topicById(entry.topicId)?.name;
-          let item: FetchResponse['topics'][number]['partitions'][number];
-          let errorCode: string | undefined;
-          let diverging = false;
-          try {
-            if (partition === undefined || topic === undefined) {
-              throw new MillraceError(
-                'UNKNOWN_TOPIC_OR_PARTITION',
-                `This broker holds no replica of partition ${entry.partition} of topic id ${entry.topicId}.`,
-              );
+    const response = await whileConnected(request.raw, (signal) =>
+      longPoll<FetchResponse>({
+        maxWaitMs: full ? 0 : body.maxWaitMs,
+        partitions: entries.flatMap((entry) => hosted(entry) ?? []),
+        signal,
+        round: async (final) => {
+          const nowMs = Date.now();
+          let budget = Math.min(body.maxBytes, FETCH_RESPONSE_MAX_BYTES);
+          let bytes = 0;
+          const byTopic = new Map<string, FetchResponse['topics'][number]['partitions']>();
+          const start = session.rotation++ % Math.max(1, entries.length);
+          for (let i = 0; i < entries.length; i++) {
+            const entry = entries[(start + i) % entries.length] as SessionEntry;
+            const partition = hosted(entry);
+            const topic = partition?.topic ?? image.topicById(entry.topicId)?.name;
+            let item: FetchResponse['topics'][number]['partitions'][number];
+            let errorCode: string | undefined;
+            let diverging = false;
+            try {
+              if (partition === undefined || topic === undefined) {
+                throw new MillraceError(
+                  'UNKNOWN_TOPIC_OR_PARTITION',
+                  `This broker holds no replica of partition ${entry.partition} of topic id ${entry.topicId}.`,
+                );
+              }
+              // An entry whose last answer reported a divergence does not count until the follower lists it again.
+              if (entry.diverged && !listed.has(entry.key)) continue;
+              if (!listed.has(entry.key) && budget === 0) {
+                partition.recordFollowerPosition(body.replicaId, entry.fetchOffset, nowMs);
+                continue;
+              }
+              const answer = await partition.readForFollower({
+                replicaId: body.replicaId,
+                fetchOffset: entry.fetchOffset,
+                currentLeaderEpoch: entry.currentLeaderEpoch,
+                lastFetchedEpoch: entry.lastFetchedEpoch,
+                maxBytes: Math.min(entry.partitionMaxBytes, budget),
+                minOneBatch: bytes === 0,
+                nowMs,
+              });
+              const records = concatBatches(answer.read.batches);
+              bytes += records.length;
+              budget = Math.max(0, budget - records.length);
+              diverging = answer.kind === 'diverging';
+              item = {
+                partition: entry.partition,
+                highWatermark: offsetToJson(answer.read.highWatermark),
+                logStartOffset: offsetToJson(answer.read.logStartOffset),
+                ...(answer.kind === 'diverging'
+                  ? {
+                      divergingEpoch: {
+                        epoch: Math.max(0, answer.epoch),
+                        endOffset: offsetToJson(answer.endOffset < 0n ? 0n : answer.endOffset),
+                      },
+                    }
+                  : {}),
+                records,
+              };
+              if (partition.leaderState !== undefined && !partition.leaderState.isr.includes(body.replicaId)) {
+                options.onFollowerOutsideIsr(partition);
+              }
+            } catch (error) {
+              errorCode = toPartitionError(error).code;
+              item = {
+                partition: entry.partition,
+                highWatermark: '0',
+                logStartOffset: '0',
+                records: EMPTY,
+                ...partitionFailure(error, image, entry.topicId, entry.partition),
+              };
             }
-            // An entry whose last answer reported a divergence does not count until the follower lists it again.
-            if (entry.diverged && !listed.has(entry.key)) continue;
-            if (!listed.has(entry.key) && budget === 0) {
-              partition.recordFollowerPosition(body.replicaId, entry.fetchOffset, nowMs);
-              continue;
-            }
-            const answer = await partition.readForFollower({
-              replicaId: body.replicaId,
-              fetchOffset: entry.fetchOffset,
-              currentLeaderEpoch: entry.currentLeaderEpoch,
-              lastFetchedEpoch: entry.lastFetchedEpoch,
-              maxBytes: Math.min(entry.partitionMaxBytes, budget),
-              minOneBatch: bytes === 0,
-              nowMs,
-            });
-            const records = concatBatches(answer.read.batches);
-            bytes += records.length;
-            budget = Math.max(0, budget - records.length);
-            diverging = answer.kind === 'diverging';
-            item = {
-              partition: entry.partition,
-              highWatermark: offsetToJson(answer.read.highWatermark),
-              logStartOffset: offsetToJson(answer.read.logStartOffset),
-              ...(answer.kind === 'diverging'
-                ? {
-                    divergingEpoch: {
-                      epoch: Math.max(0, answer.epoch),
-                      endOffset: offsetToJson(answer.endOffset < 0n ? 0n : answer.endOffset),
-                    },
-                  }
-                : {}),
-              records,
-            };
-            if (partition.leaderState !== undefined && !partition.leaderState.isr.includes(body.replicaId)) {
-              options.onFollowerOutsideIsr(partition);
-            }
-          } catch (error) {
-            errorCode = toPartitionError(error).code;
-            item = {
-              partition: entry.partition,
-              highWatermark: '0',
-              logStartOffset: '0',
-              records: EMPTY,
-              ...partitionFailure(error, image, entry.topicId, entry.partition),
-            };
+            const include = includeInAnswer(
+              entry,
+              {
+                highWatermark: BigInt(item.highWatermark),
+                logStartOffset: BigInt(item.logStartOffset),
+                hasRecords: item.records.length > 0,
+                diverging,
+                errorCode,
+              },
+              full,
+            );
+            if (!include) continue;
+            const name = topic ?? entry.topicId;
+            byTopic.set(name, [...(byTopic.get(name) ?? []), item]);
           }
-          const include = includeInAnswer(
-            entry,
-            {
-              highWatermark: BigInt(item.highWatermark),
-              logStartOffset: BigInt(item.logStartOffset),
-              hasRecords: item.records.length > 0,
-              diverging,
-              errorCode,
-            },
-            full,
-          );
-          if (!include) continue;
-          const name = topic ?? entry.topicId;
-          byTopic.set(name, [...(byTopic.get(name) ?? []), item]);
-        }
-        if (byTopic.size === 0 && !final) return undefined;
-        options.onBytesOut?.(bytes);
-        return {
-          topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
-          sessionId: session.id,
-        };
-      },
-    });
+          if (byTopic.size === 0 && !final) return undefined;
+          options.onBytesOut?.(bytes);
+          return {
+            topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
+            sessionId: session.id,
+          };
+        },
+      }),
+    );
     return reply.type(ContentType.frame).send(encodeFetchResponse(response));
   });
 
