@@ -1,6 +1,7 @@
-import { ContentType, errorFromResponse, fromZodError, MillraceError } from '@millrace/protocol';
+import { MillraceError } from '@millrace/protocol';
 import { Client } from 'undici';
 import type { z } from 'zod';
+import { type Answer, checkFrameAnswer, checkJsonAnswer, type Exchange, exchangeHeaders } from './answers.js';
 
 export interface H2ClientOptions {
   /** Longest wait for the TCP connection to be established. Default 5 s. */
@@ -14,6 +15,14 @@ export interface H2ClientOptions {
    * Default 10 s.
    */
   readonly pingIntervalMs?: number;
+  /**
+   * `node:http2` sessions only (`createFrameSession`): a PING not acknowledged within this long
+   * closes the session as dead, failing its requests with NETWORK_EXCEPTION, so a peer that
+   * vanished without a FIN (a machine gone, a network cut, a paused process) is noticed in
+   * `pingIntervalMs + pingTimeoutMs` rather than at the requests' deadlines or TCP's give-up time.
+   * undici has no such timeout. 0 turns it off. Default 0.
+   */
+  readonly pingTimeoutMs?: number;
   /** Requests in flight at once on the one connection. Default 100. */
   readonly maxConcurrentStreams?: number;
 }
@@ -21,6 +30,7 @@ export interface H2ClientOptions {
 export const clientDefaults = {
   connectTimeoutMs: 5_000,
   pingIntervalMs: 10_000,
+  pingTimeoutMs: 0,
   maxConcurrentStreams: 100,
   maxJsonResponseBytes: 16 * 1024 * 1024,
   maxFrameResponseBytes: 64 * 1024 * 1024,
@@ -83,40 +93,16 @@ export interface JsonRequest<S extends z.ZodType> {
  * The last two are retriable, and their messages name the origin and path.
  */
 export async function requestJson<S extends z.ZodType>(client: Client, request: JsonRequest<S>): Promise<z.output<S>> {
-  const headers: Record<string, string> = { accept: ContentType.json, ...request.headers };
-  if (request.body !== undefined) headers['content-type'] = ContentType.json;
   const answer = await exchange(client, {
     method: request.method,
     path: request.path,
-    headers,
+    headers: exchangeHeaders.json(request.headers, request.body !== undefined),
     body: request.body === undefined ? undefined : JSON.stringify(request.body),
     timeoutMs: request.timeoutMs,
     signal: request.signal,
     maxResponseBytes: request.maxResponseBytes ?? clientDefaults.maxJsonResponseBytes,
   });
-  return checkJsonAnswer(client, request.path, answer, request.responseSchema);
-}
-
-/** A 2xx JSON answer checked by `schema`; anything else as the typed error `requestJson` documents. */
-function checkJsonAnswer<S extends z.ZodType>(client: Client, path: string, answer: Answer, schema: S): z.output<S> {
-  if (!isSuccess(answer.status)) throw errorFromResponse(answer.status, parseJsonOrUndefined(answer.body));
-  const where = describe(client, path);
-  let value: unknown;
-  try {
-    value = answer.body.length === 0 ? undefined : JSON.parse(answer.body.toString('utf8'));
-  } catch (error) {
-    throw new MillraceError('UNKNOWN_SERVER_ERROR', `The answer from ${where} is not valid JSON.`, { cause: error });
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const mismatch = fromZodError(parsed.error, 'response');
-    throw new MillraceError(
-      'UNKNOWN_SERVER_ERROR',
-      `The answer from ${where} did not match the expected schema. ${mismatch.message}`,
-      { cause: parsed.error, details: mismatch.details },
-    );
-  }
-  return parsed.data;
+  return checkJsonAnswer(describe(client, request.path), answer, request.responseSchema);
 }
 
 /**
@@ -130,13 +116,13 @@ export async function sendFrame<S extends z.ZodType>(
   const answer = await exchange(client, {
     method: 'POST',
     path: request.path,
-    headers: { accept: ContentType.json, ...request.headers, 'content-type': ContentType.frame },
+    headers: exchangeHeaders.sendFrame(request.headers),
     body: request.body,
     timeoutMs: request.timeoutMs,
     signal: request.signal,
     maxResponseBytes: request.maxResponseBytes ?? clientDefaults.maxJsonResponseBytes,
   });
-  return checkJsonAnswer(client, request.path, answer, request.responseSchema);
+  return checkJsonAnswer(describe(client, request.path), answer, request.responseSchema);
 }
 
 export interface FrameRequest {
@@ -164,40 +150,13 @@ export async function requestFrame(client: Client, request: FrameRequest): Promi
   const answer = await exchange(client, {
     method: 'POST',
     path: request.path,
-    headers: {
-      accept: `${ContentType.frame}, ${ContentType.json}`,
-      ...request.headers,
-      'content-type': request.bodyType === 'json' ? ContentType.json : ContentType.frame,
-    },
+    headers: exchangeHeaders.requestFrame(request.headers, request.bodyType),
     body: request.body,
     timeoutMs: request.timeoutMs,
     signal: request.signal,
     maxResponseBytes: request.maxResponseBytes ?? clientDefaults.maxFrameResponseBytes,
   });
-  if (!isSuccess(answer.status)) throw errorFromResponse(answer.status, parseJsonOrUndefined(answer.body));
-  if (answer.body.length > 0 && !answer.contentType.startsWith(ContentType.frame)) {
-    throw new MillraceError(
-      'UNKNOWN_SERVER_ERROR',
-      `The answer from ${describe(client, request.path)} is ${answer.contentType || 'untyped'}, not ${ContentType.frame}.`,
-    );
-  }
-  return answer.body;
-}
-
-interface Exchange {
-  readonly method: HttpMethod;
-  readonly path: string;
-  readonly headers: Record<string, string>;
-  readonly body: string | Uint8Array | undefined;
-  readonly timeoutMs: number;
-  readonly signal: AbortSignal | undefined;
-  readonly maxResponseBytes: number;
-}
-
-interface Answer {
-  readonly status: number;
-  readonly contentType: string;
-  readonly body: Buffer;
+  return checkFrameAnswer(describe(client, request.path), answer);
 }
 
 /**
@@ -298,17 +257,4 @@ function toNetworkError(error: unknown, timedOut: boolean, client: Client, reque
 
 function describe(client: Client, path: string): string {
   return `${originOf.get(client) ?? 'the server'}${path}`;
-}
-
-function isSuccess(status: number): boolean {
-  return status >= 200 && status < 300;
-}
-
-/** An error answer's body, if it is JSON; `errorFromResponse` copes with anything else. */
-function parseJsonOrUndefined(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    return undefined;
-  }
 }

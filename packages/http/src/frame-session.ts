@@ -5,17 +5,20 @@ import {
   constants as http2Constants,
   type IncomingHttpHeaders,
 } from 'node:http2';
-import { ContentType, errorFromResponse, MillraceError } from '@millrace/protocol';
-import { clientDefaults, type FrameRequest, type H2ClientOptions } from './client.js';
+import { MillraceError } from '@millrace/protocol';
+import type { z } from 'zod';
+import { type Answer, checkFrameAnswer, checkJsonAnswer, type Exchange, exchangeHeaders } from './answers.js';
+import { clientDefaults, type FrameRequest, type H2ClientOptions, type JsonRequest } from './client.js';
 
 /**
- * Frames over a `node:http2` session: the same exchange as `requestFrame` on an undici client (one
- * POST of `application/vnd.millrace.frame`, one deadline for the whole exchange, a bounded answer
- * read to its end, the same typed errors), for hot paths bound by requests per second. DESIGN.md
- * allows it there, chosen by benchmark: the Raft transport sends hundreds of requests a second to
- * each peer, and with this session a three-node cluster spent about an eighth less CPU per commit
- * and committed about an eighth more per second than with undici's HTTP/2 client (BENCHMARKS.md,
- * packages/raft).
+ * Requests over a `node:http2` session: the same exchanges as `requestFrame`, `requestJson` and
+ * `sendFrame` on an undici client (one deadline for the whole exchange, a bounded answer read to
+ * its end, the same typed errors), for hot paths bound by requests per second. DESIGN.md allows it
+ * there, chosen by benchmark: the Raft transport sends hundreds of requests a second to each peer,
+ * and with this session a three-node cluster spent about an eighth less CPU per commit and
+ * committed about an eighth more per second than with undici's HTTP/2 client (BENCHMARKS.md,
+ * packages/raft). The client SDK uses it for every call to a broker, for that cost and because it
+ * can time out an unanswered PING (`pingTimeoutMs`), which undici cannot.
  *
  * One session (one h2c connection, prior knowledge) to one origin, opened on the first request
  * and opened again on the next request after it closes, fails or is told to go away. Like the
@@ -29,6 +32,12 @@ export interface FrameSession {
   readonly origin: string;
   /** As `requestFrame`: resolves to a 2xx answer's bytes; every failure is a MillraceError (or the caller's abort reason). */
   requestFrame(request: FrameRequest): Promise<Buffer>;
+  /** As `requestJson`. */
+  requestJson<S extends z.ZodType>(request: JsonRequest<S>): Promise<z.output<S>>;
+  /** As `sendFrame`: a frame in, a JSON answer out. */
+  sendFrame<S extends z.ZodType>(
+    request: Omit<FrameRequest, 'bodyType'> & { readonly responseSchema: S },
+  ): Promise<z.output<S>>;
   /** Closes the session at once; requests in flight fail with NETWORK_EXCEPTION. */
   close(): Promise<void>;
 }
@@ -51,13 +60,52 @@ class NodeFrameSession implements FrameSession {
   }
 
   requestFrame(request: FrameRequest): Promise<Buffer> {
+    return this.#exchange({
+      method: 'POST',
+      path: request.path,
+      headers: exchangeHeaders.requestFrame(request.headers, request.bodyType),
+      body: request.body,
+      timeoutMs: request.timeoutMs,
+      signal: request.signal,
+      maxResponseBytes: request.maxResponseBytes ?? clientDefaults.maxFrameResponseBytes,
+    }).then((answer) => checkFrameAnswer(`${this.origin}${request.path}`, answer));
+  }
+
+  requestJson<S extends z.ZodType>(request: JsonRequest<S>): Promise<z.output<S>> {
+    return this.#exchange({
+      method: request.method,
+      path: request.path,
+      headers: exchangeHeaders.json(request.headers, request.body !== undefined),
+      body: request.body === undefined ? undefined : JSON.stringify(request.body),
+      timeoutMs: request.timeoutMs,
+      signal: request.signal,
+      maxResponseBytes: request.maxResponseBytes ?? clientDefaults.maxJsonResponseBytes,
+    }).then((answer) => checkJsonAnswer(`${this.origin}${request.path}`, answer, request.responseSchema));
+  }
+
+  sendFrame<S extends z.ZodType>(
+    request: Omit<FrameRequest, 'bodyType'> & { readonly responseSchema: S },
+  ): Promise<z.output<S>> {
+    return this.#exchange({
+      method: 'POST',
+      path: request.path,
+      headers: exchangeHeaders.sendFrame(request.headers),
+      body: request.body,
+      timeoutMs: request.timeoutMs,
+      signal: request.signal,
+      maxResponseBytes: request.maxResponseBytes ?? clientDefaults.maxJsonResponseBytes,
+    }).then((answer) => checkJsonAnswer(`${this.origin}${request.path}`, answer, request.responseSchema));
+  }
+
+  /** One request and its whole answer, of any status, read up to a bound under one deadline. */
+  #exchange(request: Exchange): Promise<Answer> {
     return new Promise((resolve, reject) => {
       const where = `${this.origin}${request.path}`;
-      const maxBytes = request.maxResponseBytes ?? clientDefaults.maxFrameResponseBytes;
+      const maxBytes = request.maxResponseBytes;
       let stream: ClientHttp2Stream | undefined;
       let settled = false;
       let answered = false;
-      const settle = (error: unknown, answer?: Buffer): void => {
+      const settle = (error: unknown, answer?: Answer): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -67,16 +115,18 @@ class NodeFrameSession implements FrameSession {
         // holds neither the server's work nor the connection's flow-control window. One whose
         // answer ended closes by itself.
         if (stream !== undefined && !answered && !stream.closed) stream.close(http2Constants.NGHTTP2_CANCEL);
-        if (error === undefined) resolve(answer as Buffer);
+        if (error === undefined) resolve(answer as Answer);
         else reject(error);
       };
       const networkError = (reason: string, cause?: unknown) =>
-        new MillraceError('NETWORK_EXCEPTION', `POST ${where} failed: ${reason}.`, { cause });
+        new MillraceError('NETWORK_EXCEPTION', `${request.method} ${where} failed: ${reason}.`, { cause });
       const timer = setTimeout(() => {
         settle(
-          new MillraceError('REQUEST_TIMED_OUT', `POST ${where} got no answer within ${request.timeoutMs} ms.`, {
-            details: { timeoutMs: request.timeoutMs },
-          }),
+          new MillraceError(
+            'REQUEST_TIMED_OUT',
+            `${request.method} ${where} got no answer within ${request.timeoutMs} ms.`,
+            { details: { timeoutMs: request.timeoutMs } },
+          ),
         );
       }, request.timeoutMs);
       const onCallerAbort = () => settle(request.signal?.reason);
@@ -95,13 +145,10 @@ class NodeFrameSession implements FrameSession {
       try {
         session = this.#connect();
         session.ref();
-        stream = session.request({
-          ':method': 'POST',
-          ':path': request.path,
-          accept: `${ContentType.frame}, ${ContentType.json}`,
-          ...request.headers,
-          'content-type': request.bodyType === 'json' ? ContentType.json : ContentType.frame,
-        });
+        stream = session.request(
+          { ':method': request.method, ':path': request.path, ...request.headers },
+          { endStream: request.body === undefined },
+        );
       } catch (error) {
         // A session that closed between our look and the request.
         settle(networkError(describeError(error), error));
@@ -140,18 +187,7 @@ class NodeFrameSession implements FrameSession {
           return;
         }
         const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length);
-        if (status < 200 || status >= 300) {
-          settle(errorFromResponse(status, parseJsonOrUndefined(body)));
-        } else if (body.length > 0 && !contentType.startsWith(ContentType.frame)) {
-          settle(
-            new MillraceError(
-              'UNKNOWN_SERVER_ERROR',
-              `The answer from ${where} is ${contentType || 'untyped'}, not ${ContentType.frame}.`,
-            ),
-          );
-        } else {
-          settle(undefined, body);
-        }
+        settle(undefined, { status, contentType, body });
       });
       stream.on('error', (error) => settle(networkError(describeError(error), error)));
       // A stream reset without an error (the peer's RST_STREAM, the session closing) ends here.
@@ -161,7 +197,7 @@ class NodeFrameSession implements FrameSession {
         const code = stream?.rstCode ?? 0;
         settle(networkError(`the stream closed before the answer was complete (HTTP/2 code ${code})`));
       });
-      stream.end(request.body);
+      if (request.body !== undefined) stream.end(request.body);
     });
   }
 
@@ -195,12 +231,25 @@ class NodeFrameSession implements FrameSession {
     const pingIntervalMs = this.#options.pingIntervalMs ?? clientDefaults.pingIntervalMs;
     if (pingIntervalMs > 0) {
       clearInterval(this.#pingTimer);
+      const pingTimeoutMs = this.#options.pingTimeoutMs ?? clientDefaults.pingTimeoutMs;
+      let awaitingAck = false;
       this.#pingTimer = setInterval(() => {
-        if (session.closed || session.destroyed) return;
+        if (session.closed || session.destroyed || awaitingAck) return;
+        let deadline: NodeJS.Timeout | undefined;
         try {
-          session.ping(() => {});
+          awaitingAck = session.ping(() => {
+            awaitingAck = false;
+            clearTimeout(deadline);
+          });
         } catch {
-          // Too many unacknowledged pings, or a session closing: the next interval tries again.
+          // A session closing: there is nothing left to watch.
+          return;
+        }
+        if (awaitingAck && pingTimeoutMs > 0) {
+          deadline = setTimeout(() => {
+            session.destroy(new Error(`the peer did not answer a PING within ${pingTimeoutMs} ms`));
+          }, pingTimeoutMs);
+          deadline.unref();
         }
       }, pingIntervalMs);
       this.#pingTimer.unref();
@@ -226,13 +275,4 @@ function describeError(error: unknown): string {
   const reason = error instanceof Error ? error.message : String(error);
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
   return typeof code === 'string' && !reason.includes(code) ? `${reason} (${code})` : reason;
-}
-
-/** An error answer's body, if it is JSON; `errorFromResponse` copes with anything else. */
-function parseJsonOrUndefined(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    return undefined;
-  }
 }

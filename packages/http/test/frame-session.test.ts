@@ -1,9 +1,10 @@
 import { createServer as createH2Server } from 'node:http2';
-import { createServer as createTcpServer } from 'node:net';
+import { connect as connectTcp, createServer as createTcpServer } from 'node:net';
 import { decodeFrame, encodeFrame, isMillraceError, type MillraceError } from '@millrace/protocol';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { createFrameSession, type FrameSession, listen, type ServerOptions } from '../src/index.js';
-import { buildTestServer, clusterSecret, onCleanup, startTestServer, within } from './support.js';
+import { buildTestServer, clusterSecret, EchoSchema, onCleanup, startTestServer, within } from './support.js';
 
 // The node:http2 frame session against a real server on 127.0.0.1: the same exchange, and the same
 // typed failures, as requestFrame on an undici client (h2.test.ts).
@@ -226,5 +227,90 @@ describe('createFrameSession', () => {
     const later = await rejection(frames.requestFrame({ path: '/v1/frame', body: frame, timeoutMs: 5_000 }));
     expect(later.code).toBe('NETWORK_EXCEPTION');
     expect(later.message).toBe(`POST ${origin}/v1/frame failed: the session is closed.`);
+  });
+
+  it('JSON requests on the same session: GET and POST, typed errors with details, schema mismatches', async () => {
+    const { origin } = await startTestServer({ logger: false });
+    const calls = session(origin);
+    const echoed = await calls.requestJson({
+      method: 'POST',
+      path: '/v1/echo',
+      body: { name: 'orders', count: 3 },
+      responseSchema: EchoSchema,
+      timeoutMs: 5_000,
+    });
+    expect(echoed).toEqual({ name: 'orders', count: 3 });
+    const topic = await calls.requestJson({
+      method: 'GET',
+      path: '/v1/topics/orders',
+      responseSchema: z.strictObject({ topic: z.string() }),
+      timeoutMs: 5_000,
+    });
+    expect(topic).toEqual({ topic: 'orders' });
+
+    const notLeader = await rejection(
+      calls.requestJson({ method: 'GET', path: '/v1/not-leader', responseSchema: z.unknown(), timeoutMs: 5_000 }),
+    );
+    expect(notLeader.code).toBe('NOT_LEADER_OR_FOLLOWER');
+    expect(notLeader.details).toEqual({ leaderId: 2, leaderEpoch: 7 });
+
+    const badBody = await rejection(
+      calls.requestJson({
+        method: 'POST',
+        path: '/v1/echo',
+        body: { name: '', count: -1 },
+        responseSchema: EchoSchema,
+        timeoutMs: 5_000,
+      }),
+    );
+    expect(badBody.code).toBe('INVALID_REQUEST');
+
+    const mismatch = await rejection(
+      calls.requestJson({ method: 'GET', path: '/v1/wrong-shape', responseSchema: EchoSchema, timeoutMs: 5_000 }),
+    );
+    expect(mismatch.code).toBe('UNKNOWN_SERVER_ERROR');
+    expect(mismatch.message).toContain(`The answer from ${origin}/v1/wrong-shape did not match the expected schema.`);
+  });
+
+  it('sendFrame: a frame in, a checked JSON answer out', async () => {
+    const { origin } = await startTestServer({ logger: false });
+    const answer = await session(origin).sendFrame({
+      path: '/v1/frame-sections',
+      body: frame,
+      responseSchema: z.strictObject({ sections: z.number() }),
+      timeoutMs: 5_000,
+    });
+    expect(answer).toEqual({ sections: 2 });
+  });
+
+  it('a peer that stops answering PINGs is dropped within pingIntervalMs + pingTimeoutMs, failing what is parked on it', async () => {
+    const { origin: target } = await startTestServer({ logger: false });
+    // A TCP relay that can go silent, as a machine that vanished without a FIN.
+    const targetPort = Number(new URL(target).port);
+    let silent = false;
+    const relay = createTcpServer((inbound) => {
+      const outbound = connectTcp(targetPort, '127.0.0.1');
+      inbound.on('data', (chunk) => {
+        if (!silent) outbound.write(chunk);
+      });
+      outbound.on('data', (chunk) => {
+        if (!silent) inbound.write(chunk);
+      });
+      inbound.on('error', () => outbound.destroy());
+      outbound.on('error', () => inbound.destroy());
+      inbound.on('close', () => outbound.destroy());
+      outbound.on('close', () => inbound.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    onCleanup(() => new Promise((resolve) => relay.close(resolve)));
+    const { port } = relay.address() as { port: number };
+    const calls = session(`http://127.0.0.1:${port}`, { pingIntervalMs: 100, pingTimeoutMs: 300 });
+    await calls.requestFrame({ path: '/v1/frame', body: frame, timeoutMs: 5_000 });
+    const parked = calls.requestFrame({ path: '/v1/hang', body: frame, timeoutMs: 20_000 });
+    silent = true;
+    const started = performance.now();
+    const error = await rejection(parked);
+    expect(error.code).toBe('NETWORK_EXCEPTION');
+    expect(performance.now() - started).toBeLessThan(5_000);
   });
 });

@@ -113,6 +113,10 @@ export function buildTestServer(options: Partial<ServerOptions> = {}): TestServe
     reply.type('application/vnd.millrace.frame');
     return encodeFrame({ echoed: header }, [...sections].reverse());
   });
+  app.post('/v1/frame-sections', async (request) => {
+    handled.push('frame-sections');
+    return { sections: decodeFrame(frameBody(request)).sections.length };
+  });
   app.get('/v1/hang', async () => {
     handled.push('hang');
     await hanging;
