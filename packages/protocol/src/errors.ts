@@ -350,6 +350,12 @@ export const ErrorCatalogue = {
     message: 'The node is starting or catching up and does not serve this request yet.',
   },
   NOT_FOUND: { code: 1005, retriable: false, httpStatus: 404, message: 'There is no such route.' },
+  CLIENT_CLOSED: {
+    code: 1006,
+    retriable: false,
+    httpStatus: 499,
+    message: 'The client, producer or consumer is closed; the call was not made or its outcome is unknown.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export interface ErrorSpec {

@@ -1,0 +1,122 @@
+import { fromZodError, MillraceError } from '@millrace/protocol';
+import { z } from 'zod';
+import { LOG_LEVELS } from './logger.js';
+import { retryDefaults } from './retry.js';
+
+/**
+ * Every option the SDK takes, checked where it enters (a typo or a wrong type is INVALID_CONFIG
+ * naming the field, never a silent default), with the defaults documented in docs/client.md.
+ */
+
+const ms = (max: number) => z.int().min(0).max(max);
+
+/** `host:port` or `http://host:port`; the SDK speaks h2c to brokers. */
+const BootstrapAddressSchema = z
+  .string()
+  .min(1)
+  .transform((text, context) => {
+    const withScheme = text.includes('://') ? text : `http://${text}`;
+    let url: URL;
+    try {
+      url = new URL(withScheme);
+    } catch {
+      context.addIssue({ code: 'custom', message: `"${text}" is not host:port` });
+      return z.NEVER;
+    }
+    if (url.protocol !== 'http:' || url.port === '' || url.pathname !== '/' || url.search !== '') {
+      context.addIssue({ code: 'custom', message: `"${text}" is not host:port (or http://host:port)` });
+      return z.NEVER;
+    }
+    return url.origin;
+  });
+
+export const RetrySchema = z.strictObject({
+  retries: z.int().min(0).max(1_000).default(retryDefaults.retries),
+  initialRetryTimeMs: ms(60_000).default(retryDefaults.initialRetryTimeMs),
+  maxRetryTimeMs: ms(600_000).default(retryDefaults.maxRetryTimeMs),
+  multiplier: z.number().min(1).max(10).default(retryDefaults.multiplier),
+  factor: z.number().min(0).max(1).default(retryDefaults.factor),
+  deadlineMs: ms(3_600_000).default(retryDefaults.deadlineMs),
+});
+
+export const ClientOptionsSchema = z.strictObject({
+  bootstrap: z.array(BootstrapAddressSchema).min(1, 'give at least one bootstrap broker').max(100),
+  clientId: z.string().min(1).max(255).default('millrace'),
+  token: z.string().min(1).max(4096).optional(),
+  requestTimeoutMs: ms(600_000).min(1).default(30_000),
+  connectTimeoutMs: ms(600_000).min(1).default(5_000),
+  metadataMaxAgeMs: ms(86_400_000).default(300_000),
+  pingIntervalMs: ms(600_000).default(2_000),
+  pingTimeoutMs: ms(600_000).default(3_000),
+  retry: RetrySchema.default(RetrySchema.parse({})),
+  logLevel: z.enum(LOG_LEVELS).default('warn'),
+  logger: z.custom<(entry: unknown) => void>((value) => typeof value === 'function', 'expected a function').optional(),
+});
+export type ClientOptionsInput = z.input<typeof ClientOptionsSchema>;
+
+export const ProducerOptionsSchema = z.strictObject({
+  acks: z
+    .union([z.literal(0), z.literal(1), z.literal('all'), z.literal(-1).transform(() => 'all' as const)])
+    .default('all'),
+  idempotent: z.boolean().default(true),
+  lingerMs: ms(60_000).default(5),
+  batchBytes: z
+    .int()
+    .min(1)
+    .max(64 * 1024 * 1024)
+    .default(64 * 1024),
+  compression: z.enum(['none', 'gzip']).default('none'),
+  maxBufferedBytes: z
+    .int()
+    .min(1024)
+    .max(2 ** 40)
+    .default(32 * 1024 * 1024),
+  maxInFlightRequests: z.int().min(1).max(5).default(5),
+  requestTimeoutMs: ms(600_000).min(1).default(30_000),
+  deliveryTimeoutMs: ms(86_400_000).min(1).default(120_000),
+  partitioner: z
+    .custom<(input: unknown) => number>((value) => typeof value === 'function', 'expected a function')
+    .optional(),
+  retry: RetrySchema.partial().optional(),
+});
+export type ProducerOptionsInput = z.input<typeof ProducerOptionsSchema>;
+
+export const ConsumerOptionsSchema = z.strictObject({
+  /** Where to start when a partition has no position, or its position is out of range. */
+  autoOffsetReset: z.enum(['earliest', 'latest', 'none']).default('latest'),
+  maxWaitMs: ms(300_000).default(500),
+  minBytes: z
+    .int()
+    .min(0)
+    .max(256 * 1024 * 1024)
+    .default(1),
+  maxBytes: z
+    .int()
+    .min(1)
+    .max(256 * 1024 * 1024)
+    .default(50 * 1024 * 1024),
+  maxBytesPerPartition: z
+    .int()
+    .min(1)
+    .max(256 * 1024 * 1024)
+    .default(1024 * 1024),
+  maxBufferedBytes: z
+    .int()
+    .min(1024)
+    .max(2 ** 40)
+    .default(64 * 1024 * 1024),
+  requestTimeoutMs: ms(600_000).min(1).default(30_000),
+  retry: RetrySchema.partial().optional(),
+});
+export type ConsumerOptionsInput = z.input<typeof ConsumerOptionsSchema>;
+
+/** Parses options with `schema`; anything wrong is INVALID_CONFIG naming the fields. */
+export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const parsed = schema.safeParse(input ?? {});
+  if (parsed.success) return parsed.data;
+  const error = fromZodError(parsed.error, what);
+  throw new MillraceError('INVALID_CONFIG', error.message, {
+    cause: parsed.error,
+    ...(error.details === undefined ? {} : { details: error.details }),
+  });
+}

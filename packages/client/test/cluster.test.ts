@@ -1,0 +1,221 @@
+import { fileURLToPath } from 'node:url';
+import { freePorts, type ProcessCluster, startProcessCluster, tail, waitFor } from '@millrace/test-kit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ConsumedMessage, isMillraceError, Millrace, partitionForKey } from '../src/index.js';
+
+// The SDK against a real cluster: three controller and three broker processes, started once for
+// this file, on free loopback ports in a temp folder, stopped by PID at the end.
+
+const BROKER_MAIN = fileURLToPath(new URL('../../../apps/broker/dist/main.js', import.meta.url));
+const CONTROLLER_MAIN = fileURLToPath(new URL('../../../apps/controller/dist/main.js', import.meta.url));
+
+let cluster: ProcessCluster;
+const clients: Millrace[] = [];
+
+beforeAll(async () => {
+  cluster = await startProcessCluster({
+    controllerMain: CONTROLLER_MAIN,
+    brokerMain: BROKER_MAIN,
+    brokerFlags: ['--heartbeat-interval-ms', '200', '--replica-fetch-wait-max-ms', '200'],
+    controllerFlags: ['--broker-session-timeout-ms', '1500'],
+  });
+  await cluster.waitReady();
+}, 60_000);
+
+afterAll(async () => {
+  if (process.env.MILLRACE_LOG !== undefined) {
+    for (const [name, proc] of cluster.procs)
+      console.log(name, proc.child.exitCode, proc.child.signalCode, tail(proc, 30));
+  }
+  for (const client of clients) await client.close();
+  await cluster?.close();
+}, 30_000);
+
+function connect(options: Partial<ConstructorParameters<typeof Millrace>[0]> = {}): Millrace {
+  const client = new Millrace({
+    bootstrap: cluster.bootstrap,
+    token: cluster.adminToken,
+    logLevel: (process.env.MILLRACE_LOG as 'debug' | undefined) ?? 'nothing',
+    ...options,
+  });
+  clients.push(client);
+  return client;
+}
+
+/** Reads from the start of every partition of `topic` until `count` records came, or fails after `timeoutMs`. */
+async function readAll(client: Millrace, topic: string, count: number, timeoutMs = 20_000): Promise<ConsumedMessage[]> {
+  const consumer = client.consumer({ autoOffsetReset: 'earliest', maxWaitMs: 200 });
+  await consumer.assign([{ topic }]);
+  const got: ConsumedMessage[] = [];
+  const timer = setTimeout(() => void consumer.close(), timeoutMs);
+  for await (const message of consumer) {
+    got.push(message);
+    if (got.length >= count) break;
+  }
+  clearTimeout(timer);
+  await consumer.close();
+  return got;
+}
+
+describe('the SDK against a three-broker cluster', () => {
+  it('bootstraps past a dead first address, creates a topic, produces and reads back', async () => {
+    const [deadPort] = await freePorts(1);
+    const client = connect({ bootstrap: [`127.0.0.1:${deadPort}`, ...cluster.bootstrap.slice(0, 1)] });
+    const admin = client.admin();
+    const created = await admin.createTopic({ name: 'greetings', partitions: 3, replicationFactor: 3 });
+    expect(created.partitions).toHaveLength(3);
+    const producer = client.producer({ idempotent: false });
+    const sent = await producer.send({
+      topic: 'greetings',
+      messages: [
+        { key: 'a', value: 'hello', headers: { source: 'test' } },
+        { key: 'b', value: Buffer.from('world') },
+        { key: null, value: null },
+      ],
+    });
+    expect(sent).toHaveLength(3);
+    for (const record of sent) expect(record.offset).toBeGreaterThanOrEqual(0n);
+    expect(
+      client
+        .brokers()
+        .map((b) => b.brokerId)
+        .sort(),
+    ).toEqual([1, 2, 3]);
+    const read = await readAll(client, 'greetings', 3);
+    const byValue = new Map(read.map((m) => [m.value?.toString() ?? 'null', m]));
+    expect(byValue.get('hello')?.key?.toString()).toBe('a');
+    expect(byValue.get('hello')?.headers.source?.toString()).toBe('test');
+    expect(byValue.get('world')?.key?.toString()).toBe('b');
+    expect(byValue.get('null')?.value).toBeNull();
+    for (const record of sent) {
+      const found = read.find((m) => m.partition === record.partition && m.offset === record.offset);
+      expect(found, `${record.partition}@${record.offset}`).toBeDefined();
+    }
+    await producer.close();
+  }, 60_000);
+
+  it('keyed records land on the partition Kafka’s partitioner picks, offsets dense per partition, in order', async () => {
+    const client = connect();
+    await client.admin().createTopic({ name: 'keyed', partitions: 6, replicationFactor: 3 });
+    const producer = client.producer({ idempotent: false, lingerMs: 2 });
+    const messages = Array.from({ length: 3000 }, (_, i) => ({ key: `user-${i % 97}`, value: `event-${i}` }));
+    const sent = (
+      await Promise.all(
+        Array.from({ length: 10 }, (_, chunk) =>
+          producer.send({ topic: 'keyed', messages: messages.slice(chunk * 300, chunk * 300 + 300) }),
+        ),
+      )
+    ).flat();
+    for (const [i, record] of sent.entries()) {
+      expect(record.partition).toBe(partitionForKey(Buffer.from(`user-${i % 97}`), 6));
+    }
+    const read = await readAll(client, 'keyed', 3000);
+    expect(read).toHaveLength(3000);
+    for (let p = 0; p < 6; p++) {
+      const inPartition = read.filter((m) => m.partition === p);
+      expect(inPartition.map((m) => m.offset)).toEqual(inPartition.map((_, i) => BigInt(i)));
+      // Per key, values come back in the order sent.
+      const lastIndexByKey = new Map<string, number>();
+      for (const m of inPartition) {
+        const index = Number(m.value?.toString().slice('event-'.length));
+        const key = m.key?.toString() as string;
+        expect(index).toBeGreaterThan(lastIndexByKey.get(key) ?? -1);
+        lastIndexByKey.set(key, index);
+      }
+    }
+    await producer.close();
+  }, 60_000);
+
+  it('a consumer follows a leader change without losing or repeating a position', async () => {
+    const client = connect();
+    await client.admin().createTopic({ name: 'follow', partitions: 1, replicationFactor: 3 });
+    const producer = client.producer({ idempotent: false });
+    const consumer = client.consumer({ autoOffsetReset: 'earliest', maxWaitMs: 200 });
+    await consumer.assign([{ topic: 'follow', partition: 0 }]);
+    const seen: bigint[] = [];
+    const reading = consumer.run({
+      eachMessage: (message) => {
+        seen.push(message.offset);
+      },
+    });
+    await producer.send({ topic: 'follow', messages: Array.from({ length: 100 }, (_, i) => ({ value: `a${i}` })) });
+    await waitFor('the first 100 read', () => seen.length >= 100, 20_000);
+    const leader = (await client.admin().describeTopic('follow')).partitions[0]?.leader as number;
+    await cluster.kill('broker', leader);
+    try {
+      await producer.send({ topic: 'follow', messages: Array.from({ length: 100 }, (_, i) => ({ value: `b${i}` })) });
+      await waitFor('all 200 read after the leader change', () => seen.length >= 200, 30_000);
+      expect(seen).toEqual(Array.from({ length: seen.length }, (_, i) => BigInt(i)));
+    } finally {
+      cluster.startBroker(leader);
+      await consumer.close();
+      await reading;
+      await producer.close();
+    }
+    await cluster.waitReady();
+  }, 90_000);
+
+  it('send waits while the buffer is full: buffered bytes never pass maxBufferedBytes', async () => {
+    const client = connect();
+    await client.admin().createTopic({ name: 'pressure', partitions: 2, replicationFactor: 3 });
+    const producer = client.producer({ idempotent: false, maxBufferedBytes: 64 * 1024, batchBytes: 16 * 1024 });
+    let peak = 0;
+    const watch = setInterval(() => {
+      peak = Math.max(peak, producer.bufferedBytes);
+    }, 1);
+    const value = Buffer.alloc(1000, 7);
+    const sends = Array.from({ length: 500 }, () => producer.send({ topic: 'pressure', messages: [{ value }] }));
+    await Promise.all(sends);
+    clearInterval(watch);
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(64 * 1024);
+    await producer.close();
+  }, 60_000);
+
+  it('bad arguments are refused with typed errors naming what is wrong', async () => {
+    expect(() => new Millrace({ bootstrap: [] })).toThrow(/bootstrap/);
+    expect(() => new Millrace({ bootstrap: ['not a host'] })).toThrow(/INVALID_CONFIG|host:port/);
+    expect(() => new Millrace({ bootstrap: ['127.0.0.1:1'], retry: { retries: -1 } })).toThrow(/retry\.retries/);
+    expect(() => new Millrace({ bootstrap: ['127.0.0.1:1'], lingerMs: 5 } as never)).toThrow(/lingerMs/);
+    const client = connect();
+    expect(() => client.producer({ acks: 1 })).toThrow(/idempotent/);
+    expect(() => client.producer({ lingerMs: -1 })).toThrow(/lingerMs/);
+    const producer = client.producer({ idempotent: false });
+    await expect(producer.send({ topic: 'greetings', messages: [{ value: 42 as never }] })).rejects.toThrow(
+      /value must be/,
+    );
+    await expect(
+      producer.send({ topic: 'greetings', messages: [{ value: 'x', partition: 99 }] }),
+    ).rejects.toMatchObject({
+      code: 'UNKNOWN_TOPIC_OR_PARTITION',
+    });
+    const impatient = connect({ retry: { retries: 2, deadlineMs: 1000 } });
+    const error = await impatient
+      .producer({ idempotent: false })
+      .send({ topic: 'no-such-topic', messages: [{ value: 'x' }] })
+      .catch((e: unknown) => e);
+    expect(isMillraceError(error, 'UNKNOWN_TOPIC_OR_PARTITION')).toBe(true);
+    await producer.close();
+  }, 30_000);
+
+  it('close() releases every socket and timer: the process would exit', async () => {
+    const client = new Millrace({ bootstrap: cluster.bootstrap, logLevel: 'nothing' });
+    const producer = client.producer({ idempotent: false });
+    await producer.send({ topic: 'greetings', messages: [{ value: 'bye' }] });
+    const consumer = client.consumer({ autoOffsetReset: 'earliest' });
+    await consumer.assign([{ topic: 'greetings' }]);
+    const iterator = consumer[Symbol.asyncIterator]();
+    await iterator.next();
+    const before = process.getActiveResourcesInfo().filter((r) => r === 'Timeout' || r === 'TCPSocketWrap').length;
+    await client.close();
+    await waitFor(
+      'resources released',
+      () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout' || r === 'TCPSocketWrap').length < before,
+      5_000,
+    );
+    await expect(producer.send({ topic: 'greetings', messages: [{ value: 'late' }] })).rejects.toMatchObject({
+      code: 'CLIENT_CLOSED',
+    });
+    void tail;
+  }, 30_000);
+});
