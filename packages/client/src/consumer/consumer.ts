@@ -367,11 +367,12 @@ export class Consumer extends EventEmitter {
     let nextRetry = Number.POSITIVE_INFINITY;
     let stale = false;
     for (const state of this.#partitions.values()) {
-      if (state.fetchOffset === undefined || state.paused || (buffered.get(state) ?? 0) >= 2) continue;
       if (now < state.retryAt) {
+        // Partitions waiting out a backoff, to fetch or to find their position, wake the pump.
         nextRetry = Math.min(nextRetry, state.retryAt);
         continue;
       }
+      if (state.fetchOffset === undefined || state.paused || (buffered.get(state) ?? 0) >= 2) continue;
       if (!this.#cluster.metadata.isFresh(state.topic, now, this.#cluster.options.metadataMaxAgeMs)) {
         stale = true;
         continue;
