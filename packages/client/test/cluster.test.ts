@@ -155,6 +155,27 @@ describe('the SDK against a three-broker cluster', () => {
     await cluster.waitReady();
   }, 90_000);
 
+  it('a leader frozen with SIGSTOP (a half-open connection) is left within seconds, not at the request deadline', async () => {
+    const client = connect({ pingIntervalMs: 500, pingTimeoutMs: 1000 });
+    await client.admin().createTopic({ name: 'frozen', partitions: 1, replicationFactor: 3 });
+    const producer = client.producer({ idempotent: false, requestTimeoutMs: 60_000 });
+    await producer.send({ topic: 'frozen', messages: [{ value: 'before' }] });
+    const victim = (await client.admin().describeTopic('frozen')).partitions[0]?.leader as number;
+    cluster.pause('broker', victim);
+    const started = performance.now();
+    try {
+      // The request goes to the frozen leader and hangs there until the ping timeout drops the
+      // connection; the retry then finds the new leader (the controller fences the frozen broker).
+      const [written] = await producer.send({ topic: 'frozen', messages: [{ value: 'after' }] });
+      expect(written?.offset).toBe(1n);
+      expect(performance.now() - started).toBeLessThan(15_000);
+    } finally {
+      cluster.resume('broker', victim);
+      await producer.close();
+    }
+    await cluster.waitReady();
+  }, 60_000);
+
   it('send waits while the buffer is full: buffered bytes never pass maxBufferedBytes', async () => {
     const client = connect();
     await client.admin().createTopic({ name: 'pressure', partitions: 2, replicationFactor: 3 });
