@@ -69,6 +69,24 @@ const READ_AHEAD_BYTES_MIN = 16 * 1024;
 const READ_AHEAD_BYTES_MAX = 16 * 1024 * 1024;
 const NEXTV_ENTRIES_MAX = 1000;
 
+/**
+ * LevelDB settings for a log of record batches, chosen by the cluster benchmark (BENCHMARKS.md,
+ * "apps/broker — cluster"): together they took acks=all produce from about 15–17 to 19–20 MB/s.
+ * - No Snappy: batch values are either random-looking record data or already compressed by the
+ *   producer (RecordBatch has its own compression), so Snappy spends CPU in every flush and
+ *   compaction for nothing. Kafka does not recompress batches on the broker either.
+ * - A 64 MiB write buffer (LevelDB's default is 4 MiB): the keys of every partition interleave,
+ *   so each level-0 file overlaps all the others and each flush soon costs a compaction; a
+ *   larger memtable makes flushes and compactions 16 times rarer. It costs up to two of them in
+ *   memory (the one filling and the one being flushed). Recovery replays at most that much log.
+ * - 32 MiB table files (2 MiB by default): fewer files per compaction and per level.
+ */
+const LEVEL_TUNING = {
+  compression: false,
+  writeBufferSize: 64 * 1024 * 1024,
+  maxFileSize: 32 * 1024 * 1024,
+} as const;
+
 type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
 /**
@@ -129,7 +147,7 @@ export class LevelLogStore implements LogStore {
     } catch (error) {
       fail('the folder cannot be created', error);
     }
-    const db = new Level<Buffer, Buffer>(path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    const db = new Level<Buffer, Buffer>(path, { keyEncoding: 'buffer', valueEncoding: 'buffer', ...LEVEL_TUNING });
     try {
       await db.open();
     } catch (error) {
