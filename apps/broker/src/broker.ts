@@ -85,7 +85,7 @@ export class Broker {
       onIsrChange: (kind) => (kind === 'shrink' ? metrics.isrShrinks : metrics.isrExpands).inc(),
       onReplicated: (bytes) => metrics.replicationBytesIn.inc(bytes),
     });
-    const metrics = new BrokerMetrics(this.server.metricsRegistry, this.manager);
+    const metrics = new BrokerMetrics(this.server.metricsRegistry, this.manager, logs.tailCache);
     this.follower = new MetadataFollower({
       controllers: config.controllers,
       clusterSecret: config.clusterSecret,
@@ -144,6 +144,7 @@ export class Broker {
     });
     const logs = await LogManager.open(store, {
       highWatermarkCheckpointIntervalMs: config.highWatermarkCheckpointIntervalMs,
+      tailCacheBytes: config.tailCacheBytes,
       onError: (error, what) => logger.error({ err: error }, `${what} failed`),
     });
     logger.info({ dataDir: config.dataDir, partitions: logs.partitions().length }, 'partition logs recovered');

@@ -37,6 +37,15 @@ export const BrokerConfigSchema = z
       .min(1024)
       .max(1024 * 1024 * 1024)
       .default(100 * 1024 * 1024),
+    /**
+     * Memory for the newest batches of every partition, so followers and consumers at the tail are
+     * served without reading LevelDB (Kafka leans on the page cache for this). 0 turns it off.
+     */
+    tailCacheBytes: z
+      .int()
+      .min(0)
+      .max(16 * 1024 * 1024 * 1024)
+      .default(64 * 1024 * 1024),
     /** How long a follower's fetch waits at the leader for new data (Kafka's replica.fetch.wait.max.ms). */
     replicaFetchWaitMaxMs: z.int().min(0).max(60_000).default(500),
     /** How long a SIGTERM waits for the controller to move this broker's leaderships away before stopping anyway. */
@@ -63,6 +72,7 @@ Flags (each overrides the file):
   --log-flush-interval-ms N     fsync interval of the interval policy, default 1000
   --log-retention-check-interval-ms N   default 300000
   --replica-fetch-wait-max-ms N default 500
+  --tail-cache-bytes N          memory for the newest batches, default 67108864 (64 MiB); 0 is off
   --log-level LEVEL             fatal, error, warn, info, debug, trace or silent
   --help                        this text`;
 
@@ -81,6 +91,7 @@ const FLAGS: readonly FlagSpec[] = [
   { flag: 'log-flush-interval-ms', field: 'logFlushIntervalMs', kind: 'int' },
   { flag: 'log-retention-check-interval-ms', field: 'logRetentionCheckIntervalMs', kind: 'int' },
   { flag: 'replica-fetch-wait-max-ms', field: 'replicaFetchWaitMaxMs', kind: 'int' },
+  { flag: 'tail-cache-bytes', field: 'tailCacheBytes', kind: 'int' },
   { flag: 'log-level', field: 'logLevel', kind: 'string' },
 ];
 

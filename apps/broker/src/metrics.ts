@@ -18,7 +18,7 @@ export class BrokerMetrics {
   readonly produceLatency: Histogram;
   readonly fetchLatency: Histogram;
 
-  constructor(registry: Registry, manager: ReplicaManager) {
+  constructor(registry: Registry, manager: ReplicaManager, tailCache: { readonly bytes: number }) {
     const registers = [registry];
     const counter = (name: string, help: string) => new Counter({ name, help, registers });
     this.bytesIn = counter(
@@ -100,6 +100,11 @@ export class BrokerMetrics {
         }
         return Number(max);
       },
+    );
+    gauge(
+      'millrace_broker_tail_cache_bytes',
+      'Memory the tail cache keeps alive for the newest batches (tailCacheBytes bounds it)',
+      () => tailCache.bytes,
     );
   }
 }

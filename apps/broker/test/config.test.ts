@@ -28,7 +28,9 @@ describe('broker configuration', () => {
       clientToken: null,
       heartbeatIntervalMs: 500,
       logFlushPolicy: 'os',
+      tailCacheBytes: 64 * 1024 * 1024,
     });
+    expect(loadBrokerConfig([...flags, '--tail-cache-bytes', '0'], {}).tailCacheBytes).toBe(0);
     expect(config.controllers).toHaveLength(2);
     expect(loadBrokerConfig([...flags, '--advertised', 'broker-1.local:19092', '--rack', 'r1'], {})).toMatchObject({
       advertised: { host: 'broker-1.local', port: 19092 },
@@ -48,6 +50,9 @@ describe('broker configuration', () => {
       [[...flags, '--log-flush-policy', 'sometimes'], /config\.logFlushPolicy/],
       [[...flags, '--heartbeat-interval-ms', '0'], /config\.heartbeatIntervalMs/],
       [[...flags, '--rack', 'has space'], /config\.rack/],
+      [[...flags, '--tail-cache-bytes', '-1'], /argument is ambiguous/],
+      [[...flags, '--tail-cache-bytes=-1'], /config\.tailCacheBytes/],
+      [[...flags, '--tail-cache-bytes', '1.5'], /config\.tailCacheBytes/],
       [[...flags, '--client-token', 'short'], /client token must be at least 16 characters/],
       [[...flags, '--cluster-id', 'bad id!'], /config\.clusterId/],
       [['--broker-id', '1'], /config\.clusterId[\s\S]*\(read from flags\)/],

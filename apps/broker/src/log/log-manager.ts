@@ -1,6 +1,7 @@
 import { MillraceError } from '@millrace/protocol';
-import type { LogStore } from './log-store.js';
+import type { LogStore, RecoveredPartition } from './log-store.js';
 import { PartitionLog, type RetentionSettings } from './partition-log.js';
+import { TailCache } from './tail-cache.js';
 import { checkPositive, describePartition, type PartitionMeta, partitionKey, type TopicIdPartition } from './types.js';
 
 export interface LogManagerOptions {
@@ -10,11 +11,17 @@ export interface LogManagerOptions {
    * caller then calls `checkpointHighWatermarks` itself).
    */
   readonly highWatermarkCheckpointIntervalMs?: number;
+  /**
+   * Memory for the newest batches of every partition (see TailCache), so followers and consumers
+   * at the tail are served without reading the store. Default 64 MiB; 0 turns it off.
+   */
+  readonly tailCacheBytes?: number;
   /** Failures of background work (checkpoints). */
   readonly onError?: (error: unknown, what: string) => void;
 }
 
 export const DEFAULT_HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS = 5000;
+export const DEFAULT_TAIL_CACHE_BYTES = 64 * 1024 * 1024;
 
 /**
  * Every partition log of one broker, over one LogStore, which it owns (and closes).
@@ -26,16 +33,25 @@ export const DEFAULT_HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS = 5000;
  */
 export class LogManager {
   readonly store: LogStore;
+  readonly tailCache: TailCache;
   readonly #logs = new Map<string, PartitionLog>();
   readonly #onError: (error: unknown, what: string) => void;
   #timer: NodeJS.Timeout | undefined;
   #checkpointing: Promise<number> | undefined;
   #closed = false;
 
-  private constructor(store: LogStore, logs: readonly PartitionLog[], options: LogManagerOptions) {
+  private constructor(
+    store: LogStore,
+    recovered: readonly RecoveredPartition[],
+    tailCache: TailCache,
+    options: LogManagerOptions,
+  ) {
     this.store = store;
+    this.tailCache = tailCache;
     this.#onError = options.onError ?? (() => undefined);
-    for (const log of logs) this.#logs.set(partitionKey(log.tp), log);
+    for (const state of recovered) {
+      this.#logs.set(partitionKey(state.tp), new PartitionLog(store, state, this.tailCache.partition()));
+    }
     const intervalMs = options.highWatermarkCheckpointIntervalMs ?? DEFAULT_HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS;
     if (intervalMs !== 0) {
       checkPositive(intervalMs, 'highWatermarkCheckpointIntervalMs');
@@ -51,14 +67,16 @@ export class LogManager {
    * whole open with KAFKA_STORAGE_ERROR, and the store is closed). Takes ownership of the store.
    */
   static async open(store: LogStore, options: LogManagerOptions = {}): Promise<LogManager> {
-    let logs: PartitionLog[];
+    let recovered: RecoveredPartition[];
+    let tailCache: TailCache;
     try {
-      logs = (await store.recover()).map((state) => new PartitionLog(store, state));
+      tailCache = new TailCache(options.tailCacheBytes ?? DEFAULT_TAIL_CACHE_BYTES);
+      recovered = await store.recover();
     } catch (error) {
       await store.close();
       throw error;
     }
-    return new LogManager(store, logs, options);
+    return new LogManager(store, recovered, tailCache, options);
   }
 
   get(tp: TopicIdPartition): PartitionLog | undefined {
@@ -93,7 +111,7 @@ export class LogManager {
       }
       return existing;
     }
-    const log = await PartitionLog.create(this.store, tp, meta, logStartOffset);
+    const log = await PartitionLog.create(this.store, tp, meta, logStartOffset, this.tailCache.partition());
     this.#logs.set(key, log);
     return log;
   }

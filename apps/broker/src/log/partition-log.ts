@@ -22,6 +22,7 @@ import {
 } from './leader-epoch-cache.js';
 import type { LogStore, PartitionWrite, RecoveredPartition, StoredBatch } from './log-store.js';
 import { type BatchSummary, decideRetention } from './retention.js';
+import type { PartitionTail } from './tail-cache.js';
 import {
   checkEpoch,
   checkOffset,
@@ -122,6 +123,11 @@ export interface RetentionSettings {
  *   are written, CRC-checked and matched against their key and neighbours when read.
  * - Every write is one atomic store write, ordered so that what a crash leaves is a state that
  *   recovery accepts.
+ * - With a tail cache (`PartitionTail`), the newest batches are also kept in memory, always a
+ *   contiguous suffix of the stored log: they enter after the store has them, and the cache is
+ *   cut in the same synchronous step as the log end (truncation, restart, deletion). Reads that
+ *   start inside it are served from it, without the store and without a second CRC check (the
+ *   batches were validated before they were written and have not been through the store since).
  */
 export class PartitionLog {
   readonly tp: TopicIdPartition;
@@ -141,10 +147,13 @@ export class PartitionLog {
   #endPosition: number;
   /** The tail of the chain of writes: each write starts when the previous one has settled. */
   #tail: Promise<unknown> = Promise.resolve();
+  /** The newest batches in memory, if the broker keeps a tail cache. */
+  readonly #cached: PartitionTail | undefined;
   #deleted = false;
 
-  constructor(store: LogStore, state: RecoveredPartition) {
+  constructor(store: LogStore, state: RecoveredPartition, cached?: PartitionTail) {
     this.#store = store;
+    this.#cached = cached;
     this.tp = state.tp;
     this.meta = state.meta;
     this.name = describePartition(state.tp, state.meta.topic);
@@ -164,21 +173,26 @@ export class PartitionLog {
     tp: TopicIdPartition,
     meta: PartitionMeta,
     logStartOffset = 0n,
+    cached?: PartitionTail,
   ): Promise<PartitionLog> {
     checkOffset(logStartOffset, 'logStartOffset');
     await store.createPartition(tp, meta, logStartOffset);
-    return new PartitionLog(store, {
-      tp,
-      meta,
-      logStartOffset,
-      logEndOffset: logStartOffset,
-      highWatermark: logStartOffset,
-      highWatermarkCheckpoint: undefined,
-      epochs: [],
-      lastBatchEpoch: -1,
-      startPosition: 0,
-      endPosition: 0,
-    });
+    return new PartitionLog(
+      store,
+      {
+        tp,
+        meta,
+        logStartOffset,
+        logEndOffset: logStartOffset,
+        highWatermark: logStartOffset,
+        highWatermarkCheckpoint: undefined,
+        epochs: [],
+        lastBatchEpoch: -1,
+        startPosition: 0,
+        endPosition: 0,
+      },
+      cached,
+    );
   }
 
   get logStartOffset(): bigint {
@@ -214,6 +228,9 @@ export class PartitionLog {
    * (setPartitionLeaderEpoch), both in place and outside the CRC; for log-append-time topics the
    * broker's clock is stamped too (inside the CRC, so it is recomputed after the check). One
    * atomic write holds the batches and, for a new epoch, its epoch-cache entry.
+   *
+   * The log takes the batches over: it rewrites them in place and, with a tail cache, keeps them;
+   * the caller must not change or reuse them afterwards.
    *
    * Errors: CORRUPT_MESSAGE and the other codes of validateRecordBatch, MESSAGE_TOO_LARGE,
    * INVALID_RECORD for no batches or a control batch, FENCED_LEADER_EPOCH when the log already holds a later epoch,
@@ -257,8 +274,10 @@ export class PartitionLog {
       let next = baseOffset;
       let position = this.#endPosition;
       const stored: StoredBatch[] = [];
+      const baseOffsets: bigint[] = [];
       for (let i = 0; i < batches.length; i++) {
         const batch = batches[i]!;
+        baseOffsets.push(next);
         setBaseOffset(batch, next);
         setPartitionLeaderEpoch(batch, leaderEpoch);
         if (stamp) stampLogAppendTime(batch, nowMs);
@@ -273,6 +292,7 @@ export class PartitionLog {
       this.#endPosition = position;
       this.#epochs = epochs;
       this.#lastBatchEpoch = leaderEpoch;
+      this.#cached?.append(stored, baseOffsets);
       return { baseOffset, lastOffset: next - 1n, logAppendTimeMs: stamp ? nowMs : -1 };
     });
   }
@@ -282,6 +302,8 @@ export class PartitionLog {
    * continue the log exactly (a gap or an overlap is INVALID_RECORD and nothing is written); their
    * partition leader epochs must not go back (FENCED_LEADER_EPOCH: the follower should have
    * truncated by epoch first), and each new epoch enters the epoch cache.
+   *
+   * The log takes the batches over (a tail cache keeps them): the caller must not change them.
    *
    * One exception to exact continuity, as Kafka: an empty log accepts a first batch that starts
    * before its end, if the batch holds the end offset. That is how a follower that restarted its
@@ -299,6 +321,7 @@ export class PartitionLog {
       let position = this.#endPosition;
       const empty = this.#logEndOffset === this.#logStartOffset;
       const stored: StoredBatch[] = [];
+      const baseOffsets: bigint[] = [];
       for (let i = 0; i < headers.length; i++) {
         const header = headers[i]!;
         const lastOffset = lastOffsetOf(header);
@@ -335,6 +358,7 @@ export class PartitionLog {
         }
         epochs = assignEpoch(epochs, epoch, maxOffset(header.baseOffset, expected));
         stored.push({ lastOffset, position, bytes: batches[i]! });
+        baseOffsets.push(header.baseOffset);
         position += header.sizeInBytes;
         expected = lastOffset + 1n;
       }
@@ -344,6 +368,7 @@ export class PartitionLog {
       this.#endPosition = position;
       this.#epochs = epochs;
       this.#lastBatchEpoch = latestEpoch(epochs);
+      this.#cached?.append(stored, baseOffsets);
       return { firstOffset, lastOffset: expected - 1n };
     });
   }
@@ -382,12 +407,12 @@ export class PartitionLog {
     const endOffset = minOffset(options.maxOffset, logEndOffset);
     const result = { batches: [] as Buffer[], logStartOffset, logEndOffset, highWatermark };
     if (fromOffset >= endOffset) return result;
-    const stored = await this.#store.readBatches(this.tp, fromOffset, {
-      endOffset,
-      maxBytes,
-      maxBatches: READ_BATCHES_MAX,
-    });
-    this.#checkRead(stored, fromOffset, endOffset === logEndOffset);
+    const limits = { endOffset, maxBytes, maxBatches: READ_BATCHES_MAX };
+    let stored = this.#cached?.read(fromOffset, limits);
+    if (stored === undefined) {
+      stored = await this.#store.readBatches(this.tp, fromOffset, limits);
+      this.#checkRead(stored, fromOffset, endOffset === logEndOffset);
+    }
     if (options.minOneBatch === false && stored[0] !== undefined && stored[0].bytes.length > maxBytes) return result;
     for (const batch of stored) result.batches.push(batch.bytes);
     return result;
@@ -440,6 +465,7 @@ export class PartitionLog {
         ...(highWatermark === undefined ? {} : { highWatermark }),
       });
       this.#logEndOffset = newEnd;
+      this.#cached?.truncateFrom(offset);
       this.#endPosition = first.position;
       if (newEnd === this.#logStartOffset) this.#startPosition = first.position;
       this.#epochs = epochs;
@@ -597,6 +623,7 @@ export class PartitionLog {
         ...epochChange(this.#epochs, epochs),
       });
       this.#logStartOffset = offset;
+      this.#cached?.dropBelow(offset);
       this.#startPosition = startPosition;
       this.#checkpointedHighWatermark = this.#highWatermark;
       this.#epochs = epochs;
@@ -650,6 +677,7 @@ export class PartitionLog {
   async delete(): Promise<void> {
     await this.#exclusive(async () => {
       this.#deleted = true;
+      this.#cached?.clear();
       await this.#store.deletePartition(this.tp);
     });
   }
@@ -669,6 +697,7 @@ export class PartitionLog {
     });
     this.#logStartOffset = offset;
     this.#logEndOffset = offset;
+    this.#cached?.clear();
     this.#highWatermark = offset;
     this.#checkpointedHighWatermark = offset;
     this.#epochs = [];

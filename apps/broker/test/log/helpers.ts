@@ -22,10 +22,23 @@ export function batchOf(
   options: { timestampMs?: number; timestamps?: number[] } = {},
 ): Buffer {
   const base = options.timestampMs ?? 1_000;
-  return encodeRecordBatch({
-    records: values.map((value, i) => ({ value, timestamp: options.timestamps?.[i] ?? base + i })),
-    now: base,
-  });
+  return ownBuffer(
+    encodeRecordBatch({
+      records: values.map((value, i) => ({ value, timestamp: options.timestamps?.[i] ?? base + i })),
+      now: base,
+    }),
+  );
+}
+
+/**
+ * A copy of `bytes` in memory of its own. A small Buffer is normally a slice of Node's shared
+ * 8 KiB pool, and the tail cache counts the whole backing memory a batch keeps alive; tests of a
+ * small cache give each batch its own, so that the cache sees each batch's size.
+ */
+export function ownBuffer(bytes: Buffer): Buffer {
+  const own = Buffer.alloc(bytes.length);
+  bytes.copy(own);
+  return own;
 }
 
 /** `count` batches of `perBatch` records named `${prefix}${n}`. */
@@ -93,6 +106,8 @@ export function removeTempFolders(): void {
 /** How the shared suite gets a store: a fresh one, and the same data after a clean restart. */
 export interface StoreHarness {
   readonly name: string;
+  /** The LogManager's tail cache (LogManagerOptions.tailCacheBytes): 0 reads everything from the store. */
+  readonly tailCacheBytes: number;
   open(): Promise<LogStore>;
   /** Closes `store` (if it has a disk) and opens the same data again. */
   restart(store: LogStore): Promise<LogStore>;
@@ -100,6 +115,7 @@ export interface StoreHarness {
 
 export const memoryHarness: StoreHarness = {
   name: 'MemoryLogStore',
+  tailCacheBytes: 0,
   open: async () => new MemoryLogStore(),
   restart: async (store) => {
     await store.close();
@@ -107,10 +123,17 @@ export const memoryHarness: StoreHarness = {
   },
 };
 
-export function levelHarness(options: LevelLogStoreOptions = {}): StoreHarness {
+/** The memory store behind a tail cache of `tailCacheBytes`: reads at the tail come from the cache. */
+export function cachedMemoryHarness(tailCacheBytes: number): StoreHarness {
+  return { ...memoryHarness, name: `MemoryLogStore with a ${tailCacheBytes}-byte tail cache`, tailCacheBytes };
+}
+
+export function levelHarness(options: LevelLogStoreOptions = {}, tailCacheBytes = 0): StoreHarness {
   const paths = new WeakMap<LogStore, string>();
+  const cache = tailCacheBytes === 0 ? '' : ` with a ${tailCacheBytes}-byte tail cache`;
   return {
-    name: `LevelLogStore${options.flushPolicy === undefined ? '' : ` (${options.flushPolicy})`}`,
+    name: `LevelLogStore${options.flushPolicy === undefined ? '' : ` (${options.flushPolicy})`}${cache}`,
+    tailCacheBytes,
     open: async () => {
       const path = join(tempFolder(), 'log');
       const store = await LevelLogStore.open(path, options);

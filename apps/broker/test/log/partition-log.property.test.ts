@@ -6,10 +6,12 @@ import { LogManager } from '../../src/log/log-manager.js';
 import type { PartitionLog } from '../../src/log/partition-log.js';
 import { type EpochEntry, maxOffset } from '../../src/log/types.js';
 import {
+  cachedMemoryHarness,
   levelHarness,
   META,
   memoryHarness,
   newPartition,
+  ownBuffer,
   readAll,
   recordsOf,
   removeTempFolders,
@@ -130,7 +132,9 @@ function encode(count: number, baseOffset = 0n, partitionLeaderEpoch = -1): { by
     partitionLeaderEpoch,
     now: 1,
   });
-  return { bytes, values };
+  // A buffer of its own, not a slice of Node's shared pool: the tail cache counts the memory a
+  // batch keeps alive, and a small cache must see each batch's own size to evict in these runs.
+  return { bytes: ownBuffer(bytes), values };
 }
 
 function propertySuite(harness: StoreHarness, numRuns: number): void {
@@ -138,7 +142,10 @@ function propertySuite(harness: StoreHarness, numRuns: number): void {
     let manager: LogManager;
 
     beforeAll(async () => {
-      manager = await LogManager.open(await harness.open(), { highWatermarkCheckpointIntervalMs: 0 });
+      manager = await LogManager.open(await harness.open(), {
+        highWatermarkCheckpointIntervalMs: 0,
+        tailCacheBytes: harness.tailCacheBytes,
+      });
     });
 
     afterAll(async () => {
@@ -233,6 +240,7 @@ function propertySuite(harness: StoreHarness, numRuns: number): void {
           await manager.close();
           manager = await LogManager.open(await harness.restart(manager.store), {
             highWatermarkCheckpointIntervalMs: 0,
+            tailCacheBytes: harness.tailCacheBytes,
           });
           return manager.require(tp);
         }
@@ -263,3 +271,7 @@ function propertySuite(harness: StoreHarness, numRuns: number): void {
 
 propertySuite(memoryHarness, 200);
 propertySuite(levelHarness(), 60);
+// A tail cache far smaller than the logs: reads start in it, before it and at its edge, and
+// truncations, deletions and restarts cut it while eviction keeps taking its oldest batches.
+propertySuite(cachedMemoryHarness(600), 200);
+propertySuite(levelHarness({}, 600), 60);
