@@ -176,6 +176,113 @@ describe('the SDK against a three-broker cluster', () => {
     await cluster.waitReady();
   }, 60_000);
 
+  it('seek to earliest, latest, an offset and a time; pause and resume; eachBatch', async () => {
+    const client = connect();
+    await client.admin().createTopic({ name: 'seeking', partitions: 2, replicationFactor: 3 });
+    const producer = client.producer({ idempotent: false });
+    const t0 = Date.now();
+    await producer.send({
+      topic: 'seeking',
+      messages: Array.from({ length: 10 }, (_, i) => ({ value: `p0-${i}`, partition: 0, timestamp: t0 + i * 1000 })),
+    });
+    await producer.send({
+      topic: 'seeking',
+      messages: Array.from({ length: 5 }, (_, i) => ({ value: `p1-${i}`, partition: 1 })),
+    });
+    const p0 = { topic: 'seeking', partition: 0 };
+    const p1 = { topic: 'seeking', partition: 1 };
+
+    const consumer = client.consumer({ maxWaitMs: 100 });
+    await consumer.assign([p0, p1]);
+    consumer.seek(p0, { timestamp: t0 + 6500 }); // the first record at or after it: offset 7
+    consumer.seek(p1, 3n);
+    const seen: string[] = [];
+    const iterator = consumer[Symbol.asyncIterator]();
+    while (seen.length < 5) seen.push((await iterator.next()).value?.value?.toString() as string);
+    expect(seen.sort()).toEqual(['p0-7', 'p0-8', 'p0-9', 'p1-3', 'p1-4']);
+    expect(consumer.position(p0)).toBe(10n);
+    expect(consumer.position(p1)).toBe(5n);
+
+    // Paused, a partition gives nothing; resumed, it goes on where it was.
+    consumer.pause([p0]);
+    consumer.seek(p1, 'earliest');
+    await producer.send({ topic: 'seeking', messages: [{ value: 'p0-10', partition: 0 }] });
+    const afterPause: string[] = [];
+    while (afterPause.length < 5) afterPause.push((await iterator.next()).value?.value?.toString() as string);
+    expect(afterPause).toEqual(['p1-0', 'p1-1', 'p1-2', 'p1-3', 'p1-4']);
+    expect(consumer.paused()).toEqual([p0]);
+    consumer.resume([p0]);
+    expect((await iterator.next()).value?.value?.toString()).toBe('p0-10');
+    consumer.seek(p0, 'latest');
+    await producer.send({ topic: 'seeking', messages: [{ value: 'p0-11', partition: 0 }] });
+    expect((await iterator.next()).value?.value?.toString()).toBe('p0-11');
+    await consumer.close();
+    expect((await iterator.next()).done).toBe(true);
+
+    // eachBatch gets each partition's records with the high watermark; positions follow.
+    const batches = client.consumer({ autoOffsetReset: 'earliest', maxWaitMs: 100 });
+    await batches.assign([p1]);
+    const got: { count: number; highWatermark: bigint }[] = [];
+    const running = batches.run({
+      eachBatch: ({ messages, highWatermark }) => {
+        got.push({ count: messages.length, highWatermark });
+      },
+    });
+    await waitFor('a batch', () => got.length > 0, 10_000);
+    expect(got[0]).toEqual({ count: 5, highWatermark: 5n });
+    expect(batches.position(p1)).toBe(5n);
+    await batches.close();
+    await running;
+    await producer.close();
+  }, 60_000);
+
+  it('autoOffsetReset: out of range moves to earliest or latest, or with none stops the consumer visibly', async () => {
+    const client = connect();
+    await client.admin().createTopic({ name: 'ranges', partitions: 1, replicationFactor: 3 });
+    const producer = client.producer({ idempotent: false });
+    await producer.send({ topic: 'ranges', messages: Array.from({ length: 3 }, (_, i) => ({ value: `r${i}` })) });
+    const tp = { topic: 'ranges', partition: 0 };
+
+    const toEarliest = client.consumer({ autoOffsetReset: 'earliest', maxWaitMs: 100 });
+    await toEarliest.assign([tp]);
+    toEarliest.seek(tp, 1000n);
+    const first = await toEarliest[Symbol.asyncIterator]().next();
+    expect(first.value?.offset).toBe(0n);
+    await toEarliest.close();
+
+    const toLatest = client.consumer({ autoOffsetReset: 'latest', maxWaitMs: 100 });
+    await toLatest.assign([tp]);
+    toLatest.seek(tp, 1000n);
+    const next = toLatest[Symbol.asyncIterator]().next();
+    await waitFor('the position reset to the end', () => toLatest.position(tp) === 3n, 10_000);
+    await producer.send({ topic: 'ranges', messages: [{ value: 'r3' }] });
+    expect((await next).value?.value?.toString()).toBe('r3');
+    await toLatest.close();
+
+    const strict = client.consumer({ autoOffsetReset: 'none', maxWaitMs: 100 });
+    await strict.assign([tp]);
+    strict.seek(tp, 1000n);
+    const errors: unknown[] = [];
+    strict.on('error', (error) => errors.push(error));
+    const run = strict.run({ eachMessage: () => undefined });
+    await expect(run).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' });
+    expect(errors).toHaveLength(1);
+    await strict.close();
+
+    // A handler that throws stops the consumer on that record: its position stays there.
+    const failing = client.consumer({ autoOffsetReset: 'earliest', maxWaitMs: 100 });
+    await failing.assign([tp]);
+    const failed = failing.run({
+      eachMessage: (message) => {
+        if (message.offset === 2n) throw new Error('cannot handle r2');
+      },
+    });
+    await expect(failed).rejects.toThrow(/cannot handle r2/);
+    expect(failing.position(tp)).toBe(2n);
+    await failing.close();
+    await producer.close();
+  }, 60_000);
+
   it('send waits while the buffer is full: buffered bytes never pass maxBufferedBytes', async () => {
     const client = connect();
     await client.admin().createTopic({ name: 'pressure', partitions: 2, replicationFactor: 3 });

@@ -108,6 +108,8 @@ export class Consumer extends EventEmitter {
   #waiter: (() => void) | undefined;
   #failure: MillraceError | undefined;
   #running = false;
+  /** Set once the application reads (the iterator or `run`). */
+  #consuming = false;
   #closed = false;
   readonly #stop = new AbortController();
   #pumpTimer: NodeJS.Timeout | undefined;
@@ -309,6 +311,10 @@ export class Consumer extends EventEmitter {
 
   /** The next buffered batch of a partition that is not paused; waits for one. undefined once closed. */
   async #next(): Promise<Fetched | undefined> {
+    if (!this.#consuming) {
+      this.#consuming = true;
+      this.#pump();
+    }
     for (;;) {
       if (this.#failure !== undefined) throw this.#failure;
       if (this.#closed) return undefined;
@@ -356,7 +362,11 @@ export class Consumer extends EventEmitter {
   #pump(): void {
     if (this.#closed || this.#failure !== undefined) return;
     const now = performance.now();
-    const needReset = [...this.#partitions.values()].filter((s) => s.fetchOffset === undefined && now >= s.retryAt);
+    // A partition with no position and no reset rule (autoOffsetReset 'none') waits for a seek;
+    // once the application reads, that is an error, as Kafka's NoOffsetForPartitionException.
+    const needReset = [...this.#partitions.values()].filter(
+      (s) => s.fetchOffset === undefined && now >= s.retryAt && (s.reset !== undefined || this.#consuming),
+    );
     if (needReset.length > 0) this.#resetPositions(needReset);
     // Fetch only while the buffer has room for a full answer's worth of one partition.
     if (this.#budget.used >= this.#budget.capacity && this.#buffer.length > 0) return;
