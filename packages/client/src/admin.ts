@@ -5,7 +5,9 @@ import {
   type CreateTopicRequest,
   DeleteTopicResponseSchema,
   DescribeConfigsResponseSchema,
+  ListOffsetsResponseSchema,
   ListTopicsResponseSchema,
+  MillraceError,
   PreferredElectionResponseSchema,
   QuorumStatusSchema,
   Routes,
@@ -127,6 +129,78 @@ export class Admin {
     ).results;
   }
 
+  /**
+   * Each partition's earliest offset (`low`, the log start) and latest (`high`, the high
+   * watermark: the offset the next record will get), asked of the partitions' leaders (kafkajs's
+   * `fetchTopicOffsets`).
+   */
+  fetchTopicOffsets(topic: string): Promise<{ partition: number; low: bigint; high: bigint }[]> {
+    return withRetry(
+      `Offsets of ${topic}`,
+      this.#retry,
+      async () => {
+        const info = await this.#cluster.topic(topic);
+        const byLeader = new Map<string, { partition: number; leaderEpoch: number }[]>();
+        for (const { partition } of info.partitions) {
+          const leader = this.#cluster.metadata.leader(topic, partition);
+          const list = byLeader.get(leader.origin) ?? [];
+          list.push({ partition, leaderEpoch: leader.leaderEpoch });
+          byLeader.set(leader.origin, list);
+        }
+        const low = new Map<number, bigint>();
+        const high = new Map<number, bigint>();
+        await Promise.all(
+          [...byLeader].flatMap(([origin, partitions]) =>
+            (['earliest', 'latest'] as const).map(async (spec) => {
+              const answer = await this.#cluster.session(origin).requestJson({
+                method: 'POST',
+                path: Routes.listOffsets,
+                body: {
+                  topics: [
+                    {
+                      topic,
+                      partitions: partitions.map((p) => ({
+                        partition: p.partition,
+                        spec,
+                        currentLeaderEpoch: p.leaderEpoch,
+                      })),
+                    },
+                  ],
+                },
+                headers: this.#cluster.headers,
+                responseSchema: ListOffsetsResponseSchema,
+                timeoutMs: this.#cluster.options.requestTimeoutMs,
+              });
+              for (const result of answer.topics.flatMap((t) => t.partitions)) {
+                if (result.error !== undefined || result.offset === undefined) {
+                  const code = result.error?.code ?? 'UNKNOWN_SERVER_ERROR';
+                  this.#cluster.noteFailure(code, topic, result.partition, result.currentLeader);
+                  throw new MillraceError(
+                    code,
+                    result.error?.message ?? `No ${spec} offset for ${topic}-${result.partition}.`,
+                  );
+                }
+                (spec === 'earliest' ? low : high).set(result.partition, result.offset);
+              }
+            }),
+          ),
+        );
+        return info.partitions.map(({ partition }) => ({
+          partition,
+          low: low.get(partition) ?? 0n,
+          high: high.get(partition) ?? 0n,
+        }));
+      },
+      {
+        signal: this.#cluster.signal,
+        onRetry: (error) => {
+          if (error.code === 'NETWORK_EXCEPTION' || error.code === 'REQUEST_TIMED_OUT')
+            this.#cluster.metadata.invalidate();
+        },
+      },
+    );
+  }
+
   #call<S extends z.ZodType>(
     method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
     path: string,
@@ -147,7 +221,19 @@ export class Admin {
             timeoutMs: this.#cluster.options.requestTimeoutMs,
           }),
         ),
-      { signal: this.#cluster.signal },
+      { signal: this.#cluster.signal, retryOn: ADMIN_RETRIABLE },
     );
   }
 }
+
+/**
+ * The errors an admin call is retried on: the broker or the active controller was away. Others,
+ * even those Kafka calls retriable (UNKNOWN_TOPIC_OR_PARTITION), are the controller's
+ * authoritative answer to this call and come back at once.
+ */
+const ADMIN_RETRIABLE: ReadonlySet<string> = new Set([
+  'NETWORK_EXCEPTION',
+  'REQUEST_TIMED_OUT',
+  'NOT_CONTROLLER',
+  'NODE_NOT_READY',
+]);

@@ -50,6 +50,8 @@ export interface RetryHooks {
   readonly signal?: AbortSignal;
   readonly random?: () => number;
   readonly now?: () => number;
+  /** Retry only these codes (default: every error whose `retriable` is true). */
+  readonly retryOn?: ReadonlySet<string>;
 }
 
 /**
@@ -75,7 +77,7 @@ export async function withRetry<T>(
       if (!(thrown instanceof MillraceError)) throw thrown;
       error = thrown;
     }
-    if (!error.retriable) throw error;
+    if (!(hooks.retryOn?.has(error.code) ?? error.retriable)) throw error;
     const wait = backoffMs(options, tries, random());
     if (tries >= options.retries || now() + wait >= deadline) {
       throw new MillraceError(error.code, `${what} failed after ${tries + 1} attempts: ${error.message}`, {
