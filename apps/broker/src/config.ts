@@ -22,8 +22,11 @@ export const BrokerConfigSchema = z
     clusterSecret: z.string().min(16, 'the cluster secret must be at least 16 characters'),
     /** When set, clients must send `Authorization: Bearer <token>` (off in pnpm dev). */
     clientToken: z.string().min(16, 'the client token must be at least 16 characters').nullable().default(null),
-    /** How often the broker tells the active controller it is alive. The controller's session timeout must be several of these. */
-    heartbeatIntervalMs: z.int().min(50).max(60_000).default(500),
+    /**
+     * How often the broker tells the active controller it is alive. The controller's session
+     * timeout (2000 ms by default) must be several of these: 250 ms leaves room for 7 missed ones.
+     */
+    heartbeatIntervalMs: z.int().min(50).max(60_000).default(250),
     /** `os`: every append is in the OS before it is acknowledged (survives kill -9, not power loss); `every-batch`: fsync per append; `interval`: fsync every logFlushIntervalMs. */
     logFlushPolicy: z.enum(['os', 'every-batch', 'interval']).default('os'),
     logFlushIntervalMs: z.int().min(10).max(3_600_000).default(1000),
@@ -67,7 +70,7 @@ Flags (each overrides the file):
   --rack RACK                   this broker's rack, for rack-aware placement
   --cluster-secret SECRET       shared by all nodes (or MILLRACE_CLUSTER_SECRET)
   --client-token TOKEN          require clients to send it (or MILLRACE_CLIENT_TOKEN)
-  --heartbeat-interval-ms N     default 500
+  --heartbeat-interval-ms N     default 250
   --log-flush-policy POLICY     os (default), every-batch or interval
   --log-flush-interval-ms N     fsync interval of the interval policy, default 1000
   --log-retention-check-interval-ms N   default 300000

@@ -26,7 +26,7 @@ describe('broker configuration', () => {
       advertised: { host: '127.0.0.1', port: 9092 },
       rack: null,
       clientToken: null,
-      heartbeatIntervalMs: 500,
+      heartbeatIntervalMs: 250,
       logFlushPolicy: 'os',
       tailCacheBytes: 64 * 1024 * 1024,
     });

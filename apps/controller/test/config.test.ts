@@ -52,7 +52,7 @@ describe('controller configuration', () => {
       nodeId: 1,
       listen: { host: '127.0.0.1', port: 9091 },
       initialize: false,
-      brokerSessionTimeoutMs: 3000,
+      brokerSessionTimeoutMs: 2000,
       raftTickMs: 50,
     });
     expect(config.voters.map((v) => v.nodeId)).toEqual([1, 2, 3]);
