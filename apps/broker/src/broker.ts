@@ -1,6 +1,6 @@
 import { createServer, listen, type MillraceServer, requireBearerToken } from '@millrace/http';
 import type { MetadataImage } from '@millrace/metadata';
-import { MillraceError } from '@millrace/protocol';
+import { AllocateProducerIdsResponseSchema, MillraceError, Routes } from '@millrace/protocol';
 import type { Logger } from 'pino';
 import { ControllerClient } from './cluster/controller-client.js';
 import { BrokerLifecycle } from './cluster/lifecycle.js';
@@ -8,10 +8,12 @@ import { MetadataFollower } from './cluster/metadata-follower.js';
 import type { BrokerConfig } from './config.js';
 import { LevelLogStore, LogManager } from './log/index.js';
 import { BrokerMetrics } from './metrics.js';
+import { ProducerIds } from './producers/producer-ids.js';
 import { FetchSessionCache } from './replication/fetch-sessions.js';
 import { ReplicaManager } from './replication/replica-manager.js';
 import { registerAdminProxy } from './routes/admin.js';
 import { registerClientRoutes } from './routes/client.js';
+import { registerProducerIdRoutes } from './routes/producer-ids.js';
 import { registerReplicationRoutes } from './routes/replication.js';
 
 export interface BrokerOptions {
@@ -130,6 +132,22 @@ export class Broker {
       readyImage,
       onFollowerOutsideIsr: (partition) => this.manager.checkIsr(partition),
       onBytesOut: (bytes) => metrics.replicationBytesOut.inc(bytes),
+    });
+    const producerIds = new ProducerIds(async () => {
+      const brokerEpoch = this.lifecycle.brokerEpoch;
+      if (brokerEpoch === undefined) {
+        throw new MillraceError('NODE_NOT_READY', `Broker ${config.brokerId} is not registered yet.`);
+      }
+      const block = await this.#controllers.call(
+        Routes.allocateProducerIds,
+        { brokerId: config.brokerId, brokerEpoch },
+        AllocateProducerIdsResponseSchema,
+      );
+      return { firstProducerId: block.firstProducerId, count: block.count };
+    });
+    registerProducerIdRoutes(this.server, {
+      producerIds,
+      auth: config.clientToken === null ? undefined : requireBearerToken(config.clientToken),
     });
     this.#adminProxy = registerAdminProxy(this.server, config.controllers);
   }

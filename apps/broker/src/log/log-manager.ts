@@ -76,7 +76,16 @@ export class LogManager {
       await store.close();
       throw error;
     }
-    return new LogManager(store, recovered, tailCache, options);
+    const manager = new LogManager(store, recovered, tailCache, options);
+    // One partition at a time: each reads a bounded tail of its log. A damaged batch there is
+    // reported and leaves that partition's producers unknown; it does not stop the broker, whose
+    // reads refuse that batch on their own.
+    for (const log of manager.partitions()) {
+      await log.loadProducerState().catch((error: unknown) => {
+        options.onError?.(error, `rebuilding the producer state of ${log.name}`);
+      });
+    }
+    return manager;
   }
 
   get(tp: TopicIdPartition): PartitionLog | undefined {

@@ -10,6 +10,7 @@ import {
   validateRecordBatch,
   verifyRecordBatchCrc,
 } from '@millrace/protocol';
+import { isIdempotent, ProducerStateTable } from '../producers/producer-state.js';
 import { stampLogAppendTime } from './batch.js';
 import {
   assignEpoch,
@@ -58,7 +59,12 @@ export interface LeaderAppendResult {
   readonly lastOffset: bigint;
   /** The timestamp stamped on the batches for log-append-time topics; -1 for create-time, as Kafka. */
   readonly logAppendTimeMs: number;
+  /** The batch was an idempotent producer's retry of one already written: nothing was appended. */
+  readonly duplicate?: boolean;
 }
+
+/** How far back, in offsets, a restarted broker reads to rebuild its producers' state. */
+export const PRODUCER_STATE_RECOVERY_OFFSETS = 100_000;
 
 export interface FollowerAppendOptions {
   /** Default: the format's own limit. The follower's real bound is the fetch size it asked for. */
@@ -150,10 +156,13 @@ export class PartitionLog {
   /** The newest batches in memory, if the broker keeps a tail cache. */
   readonly #cached: PartitionTail | undefined;
   #deleted = false;
+  /** Idempotent producers' epochs and last batches, so a leader refuses duplicates and gaps. */
+  readonly #producers: ProducerStateTable;
 
   constructor(store: LogStore, state: RecoveredPartition, cached?: PartitionTail) {
     this.#store = store;
     this.#cached = cached;
+    this.#producers = new ProducerStateTable(describePartition(state.tp, state.meta.topic));
     this.tp = state.tp;
     this.meta = state.meta;
     this.name = describePartition(state.tp, state.meta.topic);
@@ -259,6 +268,15 @@ export class PartitionLog {
           { details: { batchIndex: i } },
         );
       }
+      // An idempotent producer's batch is checked and deduplicated alone, as Kafka requires of
+      // produce requests since record batch v2: one batch per partition.
+      if (isIdempotent(header) && headers.length > 1) {
+        throw new MillraceError(
+          'INVALID_RECORD',
+          `${this.name}: an idempotent producer's batch must come alone, one per partition per request; this one came with ${headers.length - 1} more.`,
+          { details: { batchIndex: i } },
+        );
+      }
     });
     return this.#exclusive(async () => {
       const latest = latestEpoch(this.#epochs);
@@ -268,6 +286,19 @@ export class PartitionLog {
           `${this.name}: cannot append as leader in epoch ${leaderEpoch}, the log already holds epoch ${latest}`,
           { details: { leaderEpoch, latestEpoch: latest } },
         );
+      }
+      const [single] = headers;
+      if (single !== undefined && headers.length === 1) {
+        const check = this.#producers.check(single);
+        if (check.kind === 'duplicate') {
+          const { batch } = check;
+          return {
+            baseOffset: batch.baseOffset,
+            lastOffset: batch.lastOffset,
+            logAppendTimeMs: timestampType === 'log-append-time' ? batch.maxTimestamp : -1,
+            duplicate: true,
+          };
+        }
       }
       const stamp = timestampType === 'log-append-time';
       const baseOffset = this.#logEndOffset;
@@ -293,6 +324,8 @@ export class PartitionLog {
       this.#epochs = epochs;
       this.#lastBatchEpoch = leaderEpoch;
       this.#cached?.append(stored, baseOffsets);
+      // Read again: a log-append-time stamp changed the max timestamp a duplicate is answered with.
+      batches.forEach((batch, i) => this.#producers.record(readRecordBatchHeader(batch), baseOffsets[i]!));
       return { baseOffset, lastOffset: next - 1n, logAppendTimeMs: stamp ? nowMs : -1 };
     });
   }
@@ -369,6 +402,7 @@ export class PartitionLog {
       this.#epochs = epochs;
       this.#lastBatchEpoch = latestEpoch(epochs);
       this.#cached?.append(stored, baseOffsets);
+      headers.forEach((header, i) => this.#producers.record(header, baseOffsets[i]!));
       return { firstOffset, lastOffset: expected - 1n };
     });
   }
@@ -419,6 +453,33 @@ export class PartitionLog {
   }
 
   /**
+   * Rebuilds the idempotent producers' state from the log's newest batches, after a restart: the
+   * batches of the last `PRODUCER_STATE_RECOVERY_OFFSETS` offsets are read. A producer whose last
+   * batch is older is unknown afterwards and may start at any sequence (as in Kafka once a
+   * producer's state has expired); a retry from it of a batch written before the restart could
+   * then be written again.
+   */
+  async loadProducerState(): Promise<void> {
+    await this.#exclusive(async () => {
+      this.#producers.clear();
+      const span = BigInt(PRODUCER_STATE_RECOVERY_OFFSETS);
+      let from = this.#logEndOffset - span > this.#logStartOffset ? this.#logEndOffset - span : this.#logStartOffset;
+      while (from < this.#logEndOffset) {
+        const stored = await this.#store.readBatches(this.tp, from, {
+          endOffset: this.#logEndOffset,
+          maxBytes: 4 * 1024 * 1024,
+          maxBatches: 1000,
+        });
+        if (stored.length === 0) break;
+        for (const header of this.#checkRead(stored, from, true)) {
+          this.#producers.record(header, header.baseOffset);
+        }
+        from = (stored.at(-1) as StoredBatch).lastOffset + 1n;
+      }
+    });
+  }
+
+  /**
    * Removes the divergent suffix of a follower's log: every batch whose last offset is ≥ `offset`
    * (whole batches, as Kafka truncates at batch boundaries, so the log may end below `offset`),
    * and the epoch-cache entries that start at or after the new end. Never below the high
@@ -466,6 +527,7 @@ export class PartitionLog {
       });
       this.#logEndOffset = newEnd;
       this.#cached?.truncateFrom(offset);
+      this.#producers.truncateFrom(newEnd);
       this.#endPosition = first.position;
       if (newEnd === this.#logStartOffset) this.#startPosition = first.position;
       this.#epochs = epochs;
@@ -698,6 +760,7 @@ export class PartitionLog {
     this.#logStartOffset = offset;
     this.#logEndOffset = offset;
     this.#cached?.clear();
+    this.#producers.clear();
     this.#highWatermark = offset;
     this.#checkpointedHighWatermark = offset;
     this.#epochs = [];
