@@ -1,3 +1,5 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts, type ProcessCluster, startProcessCluster, tail, waitFor } from '@millrace/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,7 +66,8 @@ describe('the SDK against a three-broker cluster', () => {
     const admin = client.admin();
     const created = await admin.createTopic({ name: 'greetings', partitions: 3, replicationFactor: 3 });
     expect(created.partitions).toHaveLength(3);
-    const producer = client.producer({ idempotent: false });
+    // The one plain (not idempotent, acks=1) producer of these tests; the others use the defaults.
+    const producer = client.producer({ idempotent: false, acks: 1 });
     const sent = await producer.send({
       topic: 'greetings',
       messages: [
@@ -97,7 +100,7 @@ describe('the SDK against a three-broker cluster', () => {
   it('keyed records land on the partition Kafka’s partitioner picks, offsets dense per partition, in order', async () => {
     const client = connect();
     await client.admin().createTopic({ name: 'keyed', partitions: 6, replicationFactor: 3 });
-    const producer = client.producer({ idempotent: false, lingerMs: 2 });
+    const producer = client.producer({ lingerMs: 2 });
     const messages = Array.from({ length: 3000 }, (_, i) => ({ key: `user-${i % 97}`, value: `event-${i}` }));
     const sent = (
       await Promise.all(
@@ -129,7 +132,7 @@ describe('the SDK against a three-broker cluster', () => {
   it('a consumer follows a leader change without losing or repeating a position', async () => {
     const client = connect();
     await client.admin().createTopic({ name: 'follow', partitions: 1, replicationFactor: 3 });
-    const producer = client.producer({ idempotent: false });
+    const producer = client.producer();
     const consumer = client.consumer({ autoOffsetReset: 'earliest', maxWaitMs: 200 });
     await consumer.assign([{ topic: 'follow', partition: 0 }]);
     const seen: bigint[] = [];
@@ -155,10 +158,66 @@ describe('the SDK against a three-broker cluster', () => {
     await cluster.waitReady();
   }, 90_000);
 
+  it('idempotence: a producer under acks=all load while the leader is killed -9 writes every record exactly once, in order', async () => {
+    const client = connect();
+    await client.admin().createTopic({
+      name: 'exactly-once',
+      partitions: 2,
+      replicationFactor: 3,
+      configs: { 'min.insync.replicas': '2' },
+    });
+    const producer = client.producer({ lingerMs: 1, batchBytes: 4096 });
+    const acknowledged: { partition: number; offset: bigint; value: string }[] = [];
+    let stop = false;
+    let n = 0;
+    const failures: unknown[] = [];
+    // Several sends in flight at once, each of a few records, as a busy service would.
+    const writers = Array.from({ length: 8 }, async () => {
+      while (!stop) {
+        const values = Array.from({ length: 5 }, () => `v${n++}`);
+        try {
+          const written = await producer.send({
+            topic: 'exactly-once',
+            messages: values.map((value, i) => ({ key: `k${i % 4}`, value })),
+          });
+          written.forEach((record, i) => acknowledged.push({ ...record, value: values[i] as string }));
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+    });
+    await waitFor('some records acknowledged', () => acknowledged.length >= 500, 20_000);
+    const victim = (await client.admin().describeTopic('exactly-once')).partitions[0]?.leader as number;
+    await cluster.kill('broker', victim);
+    const before = acknowledged.length;
+    try {
+      await waitFor('records acknowledged after the kill', () => acknowledged.length >= before + 1000, 30_000);
+    } finally {
+      stop = true;
+      await Promise.all(writers);
+      await producer.close();
+      cluster.startBroker(victim);
+    }
+    expect(failures).toEqual([]);
+    const total = acknowledged.length;
+    const read = await readAll(client, 'exactly-once', total, 30_000);
+    // Exactly once: every acknowledged value once, nothing else, at the offset the producer was told.
+    expect(read).toHaveLength(total);
+    const byPosition = new Map(read.map((m) => [`${m.partition}@${m.offset}`, m.value?.toString()]));
+    for (const record of acknowledged)
+      expect(byPosition.get(`${record.partition}@${record.offset}`)).toBe(record.value);
+    // In order: within a partition, values increase with offsets (values were numbered as sent).
+    for (const partition of [0, 1]) {
+      const numbers = read.filter((m) => m.partition === partition).map((m) => Number(m.value?.toString().slice(1)));
+      expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
+    }
+    await cluster.waitReady();
+  }, 120_000);
+
   it('a leader frozen with SIGSTOP (a half-open connection) is left within seconds, not at the request deadline', async () => {
     const client = connect({ pingIntervalMs: 500, pingTimeoutMs: 1000 });
     await client.admin().createTopic({ name: 'frozen', partitions: 1, replicationFactor: 3 });
-    const producer = client.producer({ idempotent: false, requestTimeoutMs: 60_000 });
+    const producer = client.producer({ requestTimeoutMs: 60_000 });
     await producer.send({ topic: 'frozen', messages: [{ value: 'before' }] });
     const victim = (await client.admin().describeTopic('frozen')).partitions[0]?.leader as number;
     cluster.pause('broker', victim);
@@ -179,7 +238,7 @@ describe('the SDK against a three-broker cluster', () => {
   it('seek to earliest, latest, an offset and a time; pause and resume; eachBatch', async () => {
     const client = connect();
     await client.admin().createTopic({ name: 'seeking', partitions: 2, replicationFactor: 3 });
-    const producer = client.producer({ idempotent: false });
+    const producer = client.producer();
     const t0 = Date.now();
     await producer.send({
       topic: 'seeking',
@@ -239,7 +298,7 @@ describe('the SDK against a three-broker cluster', () => {
   it('autoOffsetReset: out of range moves to earliest or latest, or with none stops the consumer visibly', async () => {
     const client = connect();
     await client.admin().createTopic({ name: 'ranges', partitions: 1, replicationFactor: 3 });
-    const producer = client.producer({ idempotent: false });
+    const producer = client.producer();
     await producer.send({ topic: 'ranges', messages: Array.from({ length: 3 }, (_, i) => ({ value: `r${i}` })) });
     const tp = { topic: 'ranges', partition: 0 };
 
@@ -286,7 +345,7 @@ describe('the SDK against a three-broker cluster', () => {
   it('send waits while the buffer is full: buffered bytes never pass maxBufferedBytes', async () => {
     const client = connect();
     await client.admin().createTopic({ name: 'pressure', partitions: 2, replicationFactor: 3 });
-    const producer = client.producer({ idempotent: false, maxBufferedBytes: 64 * 1024, batchBytes: 16 * 1024 });
+    const producer = client.producer({ maxBufferedBytes: 64 * 1024, batchBytes: 16 * 1024 });
     let peak = 0;
     const watch = setInterval(() => {
       peak = Math.max(peak, producer.bufferedBytes);
@@ -300,6 +359,65 @@ describe('the SDK against a three-broker cluster', () => {
     await producer.close();
   }, 60_000);
 
+  it('the examples of docs/client.md run, in order, against the cluster', async () => {
+    // The page's ts blocks, joined into one function: the bootstrap list is the cluster's, the
+    // client gets the cluster's admin token, and the topics the producer example writes to exist.
+    const page = readFileSync(fileURLToPath(new URL('../../../docs/client.md', import.meta.url)), 'utf8');
+    const blocks = [...page.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1] as string);
+    expect(blocks.length).toBeGreaterThanOrEqual(5);
+    const lines = blocks.join('\n').split('\n');
+    const imports = lines
+      .filter((line) => line.startsWith('import '))
+      .map((line) =>
+        line.replace("'@millrace/client'", `'${fileURLToPath(new URL('../src/index.js', import.meta.url))}'`),
+      );
+    const body = lines
+      .filter((line) => !line.startsWith('import '))
+      .join('\n')
+      .replace("['127.0.0.1:9092', '127.0.0.1:9093']", JSON.stringify(cluster.bootstrap))
+      .replace("clientId: 'billing',", "clientId: 'billing', token,");
+    const module = `${imports.join('\n')}
+export async function run(token: string, handle: (message: unknown) => Promise<void>, console: { log(...args: unknown[]): void }) {
+${body}
+  await millrace.close();
+  return { written: written.length, topics: topics.map((t) => t.name), cluster: cluster.brokers.length };
+}
+`;
+    const dir = mkdtempSync(join(fileURLToPath(new URL('.', import.meta.url)), '.docs-examples-'));
+    const file = join(dir, 'examples.ts');
+    writeFileSync(file, module);
+    try {
+      const client = connect();
+      await client.admin().createTopics([
+        { name: 'orders', partitions: 6, replicationFactor: 3 },
+        { name: 'audit', partitions: 1, replicationFactor: 3 },
+      ]);
+      const handled: unknown[] = [];
+      const printed: unknown[][] = [];
+      const examples = (await import(file)) as {
+        run: (
+          token: string,
+          handle: (message: unknown) => Promise<void>,
+          console: { log(...args: unknown[]): void },
+        ) => Promise<{ written: number; topics: string[]; cluster: number }>;
+      };
+      const outcome = await examples.run(
+        cluster.adminToken,
+        async (message) => {
+          handled.push(message);
+        },
+        { log: (...args) => printed.push(args) },
+      );
+      expect(outcome.written).toBe(2);
+      expect(outcome.topics).toEqual(expect.arrayContaining(['orders', 'audit', 'payments']));
+      expect(outcome.cluster).toBe(3);
+      // The iterator example printed what the producer example wrote to partition… of orders.
+      expect(printed.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('bad arguments are refused with typed errors naming what is wrong', async () => {
     expect(() => new Millrace({ bootstrap: [] })).toThrow(/bootstrap/);
     expect(() => new Millrace({ bootstrap: ['not a host'] })).toThrow(/INVALID_CONFIG|host:port/);
@@ -308,7 +426,7 @@ describe('the SDK against a three-broker cluster', () => {
     const client = connect();
     expect(() => client.producer({ acks: 1 })).toThrow(/idempotent/);
     expect(() => client.producer({ lingerMs: -1 })).toThrow(/lingerMs/);
-    const producer = client.producer({ idempotent: false });
+    const producer = client.producer();
     await expect(producer.send({ topic: 'greetings', messages: [{ value: 42 as never }] })).rejects.toThrow(
       /value must be/,
     );
@@ -319,7 +437,7 @@ describe('the SDK against a three-broker cluster', () => {
     });
     const impatient = connect({ retry: { retries: 2, deadlineMs: 1000 } });
     const error = await impatient
-      .producer({ idempotent: false })
+      .producer()
       .send({ topic: 'no-such-topic', messages: [{ value: 'x' }] })
       .catch((e: unknown) => e);
     expect(isMillraceError(error, 'UNKNOWN_TOPIC_OR_PARTITION')).toBe(true);
@@ -328,7 +446,7 @@ describe('the SDK against a three-broker cluster', () => {
 
   it('close() releases every socket and timer: the process would exit', async () => {
     const client = new Millrace({ bootstrap: cluster.bootstrap, logLevel: 'nothing' });
-    const producer = client.producer({ idempotent: false });
+    const producer = client.producer();
     await producer.send({ topic: 'greetings', messages: [{ value: 'bye' }] });
     const consumer = client.consumer({ autoOffsetReset: 'earliest' });
     await consumer.assign([{ topic: 'greetings' }]);
