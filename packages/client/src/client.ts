@@ -10,6 +10,7 @@ import {
   type ProducerOptionsInput,
   ProducerOptionsSchema,
   parseOptions,
+  withOverride,
 } from './options.js';
 import type { Partitioner } from './producer/partitioner.js';
 import { Producer } from './producer/producer.js';
@@ -50,7 +51,7 @@ export class Millrace {
     const producer = new Producer(
       this.#cluster,
       { ...parsed, partitioner: parsed.partitioner as Partitioner | undefined },
-      { ...this.#retry, ...parsed.retry },
+      withOverride(this.#retry, parsed.retry),
       this.#logger.child('producer'),
     );
     return this.#track(producer);
@@ -59,7 +60,7 @@ export class Millrace {
   consumer(options: ConsumerOptionsInput = {}): Consumer {
     const parsed = parseOptions(ConsumerOptionsSchema, options, 'consumer options');
     return this.#track(
-      new Consumer(this.#cluster, parsed, { ...this.#retry, ...parsed.retry }, this.#logger.child('consumer')),
+      new Consumer(this.#cluster, parsed, withOverride(this.#retry, parsed.retry), this.#logger.child('consumer')),
     );
   }
 
@@ -84,8 +85,17 @@ export class Millrace {
     await this.#cluster.close();
   }
 
+  /** Remembers `made` until it is closed, so that `close()` closes it; closing forgets it. */
   #track<T extends { close(): Promise<void> }>(made: T): T {
+    const close = made.close.bind(made);
     this.#made.add(made);
+    made.close = async () => {
+      try {
+        await close();
+      } finally {
+        this.#made.delete(made);
+      }
+    };
     return made;
   }
 }

@@ -179,7 +179,8 @@ export class Cluster {
 
   /**
    * Runs a call that any broker can answer (the admin API), trying the brokers as `refresh` does
-   * while they fail with NETWORK_EXCEPTION, NODE_NOT_READY or REQUEST_TIMED_OUT.
+   * while they fail with NETWORK_EXCEPTION or NODE_NOT_READY (a timeout is not retried here: the
+   * call may have been done; callers decide).
    */
   async anyBroker<T>(call: (session: FrameSession) => Promise<T>): Promise<T> {
     let last: unknown;

@@ -39,13 +39,31 @@ export const RetrySchema = z.strictObject({
   deadlineMs: ms(3_600_000).default(retryDefaults.deadlineMs),
 });
 
+/** A producer's or consumer's changes to the client's retry block: only the fields given count. */
+const RetryOverrideSchema = z.strictObject({
+  retries: z.int().min(0).max(1_000).optional(),
+  initialRetryTimeMs: ms(60_000).optional(),
+  maxRetryTimeMs: ms(600_000).optional(),
+  multiplier: z.number().min(1).max(10).optional(),
+  factor: z.number().min(0).max(1).optional(),
+  deadlineMs: ms(3_600_000).optional(),
+});
+
+/** `{ ...base, ...override }` without the override's absent fields. */
+export function withOverride<T extends object>(base: T, override: Partial<T> | undefined): T {
+  if (override === undefined) return base;
+  const present = Object.fromEntries(Object.entries(override).filter(([, value]) => value !== undefined));
+  return { ...base, ...present };
+}
+
 export const ClientOptionsSchema = z.strictObject({
   bootstrap: z.array(BootstrapAddressSchema).min(1, 'give at least one bootstrap broker').max(100),
   clientId: z.string().min(1).max(255).default('millrace'),
   token: z.string().min(1).max(4096).optional(),
   requestTimeoutMs: ms(600_000).min(1).default(30_000),
   connectTimeoutMs: ms(600_000).min(1).default(5_000),
-  metadataMaxAgeMs: ms(86_400_000).default(300_000),
+  // At least a second: metadata younger than one round trip would always look stale.
+  metadataMaxAgeMs: ms(86_400_000).min(1_000).default(300_000),
   pingIntervalMs: ms(600_000).default(2_000),
   pingTimeoutMs: ms(600_000).default(3_000),
   retry: RetrySchema.default(RetrySchema.parse({})),
@@ -77,7 +95,7 @@ export const ProducerOptionsSchema = z.strictObject({
   partitioner: z
     .custom<(input: unknown) => number>((value) => typeof value === 'function', 'expected a function')
     .optional(),
-  retry: RetrySchema.partial().optional(),
+  retry: RetryOverrideSchema.optional(),
 });
 export type ProducerOptionsInput = z.input<typeof ProducerOptionsSchema>;
 
@@ -106,7 +124,7 @@ export const ConsumerOptionsSchema = z.strictObject({
     .max(2 ** 40)
     .default(64 * 1024 * 1024),
   requestTimeoutMs: ms(600_000).min(1).default(30_000),
-  retry: RetrySchema.partial().optional(),
+  retry: RetryOverrideSchema.optional(),
 });
 export type ConsumerOptionsInput = z.input<typeof ConsumerOptionsSchema>;
 

@@ -342,6 +342,50 @@ describe('the SDK against a three-broker cluster', () => {
     await producer.close();
   }, 60_000);
 
+  it('flush and close cover sends made before them; a send refused for a bad partition leaves nothing; keyless records move on', async () => {
+    const client = connect();
+    await client.admin().createTopic({ name: 'lifecycle', partitions: 3, replicationFactor: 3 });
+    const producer = client.producer({ lingerMs: 50 });
+    let flushed = false;
+    const before = producer
+      .send({ topic: 'lifecycle', messages: [{ value: 'before-flush', partition: 0 }] })
+      .then(() => {
+        flushed = true;
+      });
+    await producer.flush();
+    expect(flushed).toBe(true);
+    await before;
+
+    // Refused before anything is buffered: the good record of the call is not written either.
+    await expect(
+      producer.send({
+        topic: 'lifecycle',
+        messages: [
+          { value: 'must-not-be-written', partition: 1 },
+          { value: 'x', partition: 99 },
+        ],
+      }),
+    ).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC_OR_PARTITION' });
+
+    // Keyless records stick to a partition while its batch is open and move on once it has gone.
+    const used = new Set<number>();
+    for (let i = 0; i < 12; i++) {
+      const [record] = await producer.send({ topic: 'lifecycle', messages: [{ value: `keyless-${i}` }] });
+      used.add(record?.partition as number);
+    }
+    expect(used.size).toBeGreaterThan(1);
+
+    const last = producer.send({ topic: 'lifecycle', messages: [{ value: 'before-close', partition: 2 }] });
+    await producer.close();
+    expect((await last)[0]?.offset).toBeGreaterThanOrEqual(0n);
+    await expect(producer.send({ topic: 'lifecycle', messages: [{ value: 'late' }] })).rejects.toMatchObject({
+      code: 'CLIENT_CLOSED',
+    });
+    const read = await readAll(client, 'lifecycle', 14);
+    expect(read.map((m) => m.value?.toString())).not.toContain('must-not-be-written');
+    expect(read.map((m) => m.value?.toString())).toEqual(expect.arrayContaining(['before-flush', 'before-close']));
+  }, 60_000);
+
   it('send waits while the buffer is full: buffered bytes never pass maxBufferedBytes', async () => {
     const client = connect();
     await client.admin().createTopic({ name: 'pressure', partitions: 2, replicationFactor: 3 });

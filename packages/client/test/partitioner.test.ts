@@ -48,19 +48,26 @@ describe('the default partitioner', () => {
     expect(toPositive(5)).toBe(5);
   });
 
-  it('keyless records stick to one available partition until its batch closes, then move', () => {
+  it('keyless records stick to one available partition while its batch is open, then move', () => {
     let n = 0;
     const random = () => [0.1, 0.6, 0.9][n++ % 3] as number;
     const sticky = new StickyPartitions(random);
     const input = { topic: 't', key: null, partitionCount: 6, availablePartitions: [1, 3, 5] };
-    const first = sticky.partition(input);
+    const open = new Set<number>();
+    const hasOpenBatch = (p: number) => open.has(p);
+    const first = sticky.partition(input, hasOpenBatch);
     expect([1, 3, 5]).toContain(first);
-    for (let i = 0; i < 10; i++) expect(sticky.partition(input)).toBe(first);
-    sticky.onBatchClosed(input, first);
-    const second = sticky.partition(input);
+    open.add(first); // the producer started a batch there
+    for (let i = 0; i < 10; i++) expect(sticky.partition(input, hasOpenBatch)).toBe(first);
+    open.delete(first); // the batch went (full, lingered or flushed)
+    const second = sticky.partition(input, hasOpenBatch);
     expect(second).not.toBe(first);
     expect([1, 3, 5]).toContain(second);
+    open.add(second);
+    expect(sticky.partition(input, hasOpenBatch)).toBe(second);
     // A keyed record is not sticky.
-    expect(sticky.partition({ ...input, key: Buffer.from('k') })).toBe(partitionForKey(Buffer.from('k'), 6));
+    expect(sticky.partition({ ...input, key: Buffer.from('k') }, hasOpenBatch)).toBe(
+      partitionForKey(Buffer.from('k'), 6),
+    );
   });
 });

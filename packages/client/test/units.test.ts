@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ByteBudget } from '../src/byte-budget.js';
 import { decodeRecords } from '../src/consumer/consumer.js';
 import { ClusterMetadata } from '../src/metadata.js';
+import { withOverride } from '../src/options.js';
 import { PartitionQueue } from '../src/producer/partition-queue.js';
 import { backoffMs, retryDefaults, withRetry } from '../src/retry.js';
 
@@ -180,6 +181,15 @@ describe('ClusterMetadata', () => {
     expect(metadata.isFresh('orders', 2000, 1000)).toBe(false);
     metadata.invalidate('orders');
     expect(metadata.isFresh('orders', 1001, 1000)).toBe(false);
+  });
+});
+
+describe('withOverride', () => {
+  it('a producer’s retry override changes only the fields it gives', () => {
+    const client = { ...retryDefaults, deadlineMs: 5_000, retries: 3 };
+    expect(withOverride(client, { retries: 7 })).toEqual({ ...client, retries: 7 });
+    expect(withOverride(client, undefined)).toBe(client);
+    expect(withOverride(client, { retries: undefined })).toEqual(client);
   });
 });
 

@@ -62,6 +62,8 @@ export interface RunOptions {
 interface PartitionState {
   readonly topic: string;
   readonly partition: number;
+  /** Its key in the consumer's map, made once: ownership is checked for every record handed over. */
+  readonly key: string;
   /** The next offset to fetch; undefined while it is to be found (`reset`). */
   fetchOffset: bigint | undefined;
   /** The next offset to hand to the application. */
@@ -86,6 +88,18 @@ interface Fetched {
 
 const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
 
+/** Damaged fetch answers in a row for one partition before the consumer gives up. */
+const CORRUPT_ANSWERS_MAX = 3;
+
+/** Anything thrown, as a MillraceError (a bug's error keeps its message and is the cause). */
+function asMillraceError(error: unknown): MillraceError {
+  return error instanceof MillraceError
+    ? error
+    : new MillraceError('UNKNOWN_SERVER_ERROR', error instanceof Error ? error.message : String(error), {
+        cause: error,
+      });
+}
+
 /**
  * A consumer of partitions the application assigns (consumer groups come later): long-polling
  * fetches grouped by leader broker, one in flight per broker, with fetched records buffered up to
@@ -104,9 +118,19 @@ export class Consumer extends EventEmitter {
   readonly #buffer: Fetched[] = [];
   /** Leader origins with a fetch in flight. */
   readonly #fetching = new Set<string>();
+  /**
+   * Partitions in a fetch in flight. A partition whose leader moves while a fetch is out is not
+   * asked of the new leader until that answer is in, or the two answers would both be buffered.
+   */
+  readonly #inFetch = new Set<PartitionState>();
+  /** Corrupt answers in a row per partition: past a few, the consumer stops rather than loop. */
+  readonly #corrupt = new Map<PartitionState, number>();
+  /** A reader (the iterator or `run`) is waiting or reading: only one at a time. */
+  #reading = false;
   #resetting = false;
   #waiter: (() => void) | undefined;
-  #failure: MillraceError | undefined;
+  /** Why the consumer stopped: a MillraceError, or the error a handler threw. */
+  #failure: unknown;
   #running = false;
   /** Set once the application reads (the iterator or `run`). */
   #consuming = false;
@@ -144,6 +168,7 @@ export class Consumer extends EventEmitter {
         this.#partitions.set(k, {
           topic: assignment.topic,
           partition,
+          key: k,
           fetchOffset: undefined,
           position: undefined,
           reset: this.#defaultReset(),
@@ -213,6 +238,15 @@ export class Consumer extends EventEmitter {
 
   /** Records one by one, in order within each partition, until the consumer is closed or fails. */
   async *[Symbol.asyncIterator](): AsyncGenerator<ConsumedMessage, void, undefined> {
+    this.#startReading();
+    try {
+      yield* this.#messages();
+    } finally {
+      this.#reading = false;
+    }
+  }
+
+  async *#messages(): AsyncGenerator<ConsumedMessage, void, undefined> {
     for (;;) {
       const fetched = await this.#next();
       if (fetched === undefined) return;
@@ -237,6 +271,7 @@ export class Consumer extends EventEmitter {
     if ((options.eachMessage === undefined) === (options.eachBatch === undefined)) {
       throw new MillraceError('INVALID_REQUEST', 'run takes exactly one of eachMessage and eachBatch.');
     }
+    this.#startReading();
     this.#running = true;
     try {
       for (;;) {
@@ -263,18 +298,34 @@ export class Consumer extends EventEmitter {
             }
           }
         } catch (error) {
-          const failure = new MillraceError(
-            'UNKNOWN_SERVER_ERROR',
-            `The handler failed on ${state.topic}-${state.partition} at offset ${String(state.position)}: ${error instanceof Error ? error.message : String(error)}`,
-            { cause: error, details: { topic: state.topic, partition: state.partition, handlerError: true } },
-          );
-          this.#fail(failure);
-          throw failure;
+          // The application's own error, unchanged: it is its code that failed, not the cluster.
+          // The consumer stops on that record (its position stays there) and reports it.
+          this.#logger.error('a handler failed; the consumer stops', {
+            topic: state.topic,
+            partition: state.partition,
+            position: state.position,
+            error,
+          });
+          this.#fail(error);
+          throw error;
         }
       }
     } finally {
       this.#running = false;
+      this.#reading = false;
     }
+  }
+
+  /** One reader at a time: two would take turns at random and each see half the records. */
+  #startReading(): void {
+    this.#checkOpen();
+    if (this.#reading) {
+      throw new MillraceError(
+        'INVALID_REQUEST',
+        'This consumer is already being read (by run() or an iterator); use one reader at a time.',
+      );
+    }
+    this.#reading = true;
   }
 
   /** Stops fetching and ends the iterator and `run`; releases every timer. Positions stay readable. */
@@ -306,7 +357,7 @@ export class Consumer extends EventEmitter {
   }
 
   #owns(state: PartitionState): boolean {
-    return this.#partitions.get(key(state.topic, state.partition)) === state;
+    return this.#partitions.get(state.key) === state;
   }
 
   /** The next buffered batch of a partition that is not paused; waits for one. undefined once closed. */
@@ -339,7 +390,7 @@ export class Consumer extends EventEmitter {
     waiter?.();
   }
 
-  #fail(error: MillraceError): void {
+  #fail(error: unknown): void {
     if (this.#failure !== undefined || this.#closed) return;
     this.#failure = error;
     this.#logger.error('the consumer stopped', { error });
@@ -369,7 +420,9 @@ export class Consumer extends EventEmitter {
     );
     if (needReset.length > 0) this.#resetPositions(needReset);
     // Fetch only while the buffer has room for a full answer's worth of one partition.
-    if (this.#budget.used >= this.#budget.capacity && this.#buffer.length > 0) return;
+    // Paused partitions' answers do not count: they could otherwise fill the buffer and stop
+    // every other partition until the application resumes them.
+    if (this.#budget.used - this.#pausedBytes() >= this.#budget.capacity && this.#buffer.length > 0) return;
     // Up to two answers per partition wait in the buffer: one being read, one fetched ahead.
     const buffered = new Map<PartitionState, number>();
     for (const f of this.#buffer) buffered.set(f.state, (buffered.get(f.state) ?? 0) + 1);
@@ -382,7 +435,14 @@ export class Consumer extends EventEmitter {
         nextRetry = Math.min(nextRetry, state.retryAt);
         continue;
       }
-      if (state.fetchOffset === undefined || state.paused || (buffered.get(state) ?? 0) >= 2) continue;
+      if (
+        state.fetchOffset === undefined ||
+        state.paused ||
+        this.#inFetch.has(state) ||
+        (buffered.get(state) ?? 0) >= 2
+      ) {
+        continue;
+      }
       if (!this.#cluster.metadata.isFresh(state.topic, now, this.#cluster.options.metadataMaxAgeMs)) {
         stale = true;
         continue;
@@ -391,7 +451,7 @@ export class Consumer extends EventEmitter {
       try {
         leader = this.#cluster.metadata.leader(state.topic, state.partition);
       } catch (error) {
-        this.#partitionFailed(state, error as MillraceError);
+        this.#partitionFailed(state, asMillraceError(error));
         nextRetry = Math.min(nextRetry, state.retryAt);
         continue;
       }
@@ -409,6 +469,12 @@ export class Consumer extends EventEmitter {
       clearTimeout(this.#pumpTimer);
       this.#pumpTimer = setTimeout(() => this.#pump(), Math.max(1, nextRetry - now));
     }
+  }
+
+  #pausedBytes(): number {
+    let bytes = 0;
+    for (const fetched of this.#buffer) if (fetched.state.paused) bytes += fetched.bytes;
+    return bytes;
   }
 
   #refresh(): void {
@@ -471,6 +537,7 @@ export class Consumer extends EventEmitter {
 
   #fetch(origin: string, list: { state: PartitionState; leaderEpoch: number }[]): void {
     this.#fetching.add(origin);
+    for (const { state } of list) this.#inFetch.add(state);
     const sent = list.map(({ state }) => ({
       state,
       generation: state.generation,
@@ -506,7 +573,8 @@ export class Consumer extends EventEmitter {
       session = this.#cluster.session(origin);
     } catch (error) {
       this.#fetching.delete(origin);
-      this.#fail(error as MillraceError);
+      for (const { state } of list) this.#inFetch.delete(state);
+      this.#fail(asMillraceError(error));
       return;
     }
     session
@@ -534,6 +602,7 @@ export class Consumer extends EventEmitter {
       )
       .finally(() => {
         this.#fetching.delete(origin);
+        for (const { state } of list) this.#inFetch.delete(state);
         this.#pump();
       });
   }
@@ -544,7 +613,7 @@ export class Consumer extends EventEmitter {
     try {
       decoded = decodeFetchResponse(answer);
     } catch (error) {
-      for (const { state } of sent) this.#partitionFailed(state, error as MillraceError);
+      for (const { state } of sent) this.#partitionFailed(state, asMillraceError(error));
       return;
     }
     for (const topic of decoded.topics) {
@@ -570,8 +639,24 @@ export class Consumer extends EventEmitter {
         let nextOffset: bigint;
         try {
           ({ messages, nextOffset } = decodeRecords(topic.topic, result.partition, result.records, fetchOffset));
+          this.#corrupt.delete(state);
         } catch (error) {
-          this.#partitionFailed(state, error as MillraceError);
+          const failure = asMillraceError(error);
+          // A damaged batch may be a transfer fault (fetched again) or damage at the leader, which
+          // fetching again will never cure: after three in a row the consumer stops, visibly.
+          const times = (this.#corrupt.get(state) ?? 0) + 1;
+          this.#corrupt.set(state, times);
+          if (times >= CORRUPT_ANSWERS_MAX) {
+            this.#fail(
+              new MillraceError(
+                failure.code,
+                `${state.topic}-${state.partition} at offset ${fetchOffset}: ${times} answers in a row were damaged: ${failure.message}`,
+                { cause: failure },
+              ),
+            );
+            return;
+          }
+          this.#partitionFailed(state, failure);
           continue;
         }
         state.fetchOffset = nextOffset;
@@ -615,14 +700,24 @@ export class Consumer extends EventEmitter {
       );
       return;
     }
+    const generations = new Map(states.map((state) => [state, state.generation]));
     await this.#cluster.ensure([...new Set(states.map((s) => s.topic))]);
+    // A seek while metadata was asked for gave a partition its position (or a new rule): only
+    // those still without one, unchanged since, are looked up.
+    const still = states.filter(
+      (state) =>
+        generations.get(state) === state.generation &&
+        this.#owns(state) &&
+        state.fetchOffset === undefined &&
+        state.reset !== undefined,
+    );
     const byLeader = new Map<string, { state: PartitionState; leaderEpoch: number; generation: number }[]>();
-    for (const state of states) {
+    for (const state of still) {
       let leader: { origin: string; leaderEpoch: number };
       try {
         leader = this.#cluster.metadata.leader(state.topic, state.partition);
       } catch (error) {
-        this.#partitionFailed(state, error as MillraceError);
+        this.#partitionFailed(state, asMillraceError(error));
         continue;
       }
       const list = byLeader.get(leader.origin) ?? [];
@@ -654,7 +749,10 @@ export class Consumer extends EventEmitter {
           });
         } catch (error) {
           if (this.#closed || this.#failure !== undefined) return;
-          for (const { state } of list) this.#partitionFailed(state, error as MillraceError);
+          for (const { state, generation } of list) {
+            if (generation === state.generation && this.#owns(state))
+              this.#partitionFailed(state, asMillraceError(error));
+          }
           return;
         }
         for (const { state, generation } of list) {
@@ -701,6 +799,9 @@ function invalidSeek(to: unknown): never {
   );
 }
 
+/** The headers of every record that has none: one frozen object rather than one per record. */
+const NO_HEADERS: Readonly<Record<string, Buffer | null>> = Object.freeze({});
+
 /**
  * The records of a fetch answer from `fetchOffset` on. A batch can start before the offset asked
  * for (batches are whole); records before it are skipped, as are control batches. Every batch's
@@ -723,8 +824,11 @@ export function decodeRecords(
       const batch = decodeRecordBatch(raw);
       for (const record of batch.records) {
         if (record.offset < fetchOffset) continue;
-        const headers: Record<string, Buffer | null> = {};
-        for (const h of record.headers) headers[h.key] = h.value;
+        let headers: Record<string, Buffer | null> = NO_HEADERS;
+        if (record.headers.length > 0) {
+          headers = {};
+          for (const h of record.headers) headers[h.key] = h.value;
+        }
         messages.push({
           topic,
           partition,

@@ -23,6 +23,10 @@ export interface PendingBatch {
   baseSequence: number;
   attempts: number;
   lastError: MillraceError | undefined;
+  /** Resolves once the batch is acknowledged or failed for good (what `flush` waits for). */
+  readonly settled: Promise<void>;
+  /** Resolves `settled`; called once, by whoever settles the batch's deliveries. */
+  readonly markSettled: () => void;
 }
 
 /**
@@ -56,7 +60,13 @@ export class PartitionQueue {
   }
 
   newBatch(now: number, deliveryTimeoutMs: number): PendingBatch {
+    let markSettled = () => {};
+    const settled = new Promise<void>((resolve) => {
+      markSettled = resolve;
+    });
     return {
+      settled,
+      markSettled,
       order: this.#nextOrder++,
       records: [],
       deliveries: [],

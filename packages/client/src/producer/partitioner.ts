@@ -71,22 +71,29 @@ export type Partitioner = (input: PartitionerInput) => number;
  */
 export class StickyPartitions {
   readonly #chosen = new Map<string, number>();
+  /** Topics whose sticky partition has had a batch started on it. */
+  readonly #started = new Set<string>();
   readonly #random: () => number;
 
   constructor(random: () => number = Math.random) {
     this.#random = random;
   }
 
-  partition(input: PartitionerInput): number {
+  /**
+   * The partition of a record. `hasOpenBatch(p)` says whether partition p has a batch taking
+   * records: once the sticky partition's batch has gone (filled, lingered, flushed), the next
+   * keyless record moves the choice to another partition.
+   */
+  partition(input: PartitionerInput, hasOpenBatch: (partition: number) => boolean = () => true): number {
     if (input.key !== null) return partitionForKey(input.key, input.partitionCount);
-    const chosen = this.#chosen.get(input.topic);
-    if (chosen !== undefined && chosen < input.partitionCount) return chosen;
-    return this.#choose(input, undefined);
-  }
-
-  /** The batch of the sticky partition was closed: the next keyless record goes elsewhere. */
-  onBatchClosed(input: PartitionerInput, partition: number): void {
-    if (this.#chosen.get(input.topic) === partition) this.#choose(input, partition);
+    let chosen = this.#chosen.get(input.topic);
+    if (chosen === undefined || chosen >= input.partitionCount) {
+      chosen = this.#choose(input, undefined);
+    } else if (this.#started.has(input.topic) && !hasOpenBatch(chosen)) {
+      chosen = this.#choose(input, chosen);
+    }
+    if (!hasOpenBatch(chosen)) this.#started.add(input.topic);
+    return chosen;
   }
 
   #choose(input: PartitionerInput, previous: number | undefined): number {
@@ -94,6 +101,7 @@ export class StickyPartitions {
     const others = pool.length > 1 && previous !== undefined ? pool.filter((p) => p !== previous) : pool;
     const next = others[Math.floor(this.#random() * others.length)] as number;
     this.#chosen.set(input.topic, next);
+    this.#started.delete(input.topic);
     return next;
   }
 }

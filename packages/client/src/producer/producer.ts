@@ -116,22 +116,25 @@ export class Producer {
   readonly #queues = new Map<string, PartitionQueue>();
   /** Produce requests in flight per broker origin. */
   readonly #inFlightByBroker = new Map<string, number>();
-  /** Settles when nothing is buffered or in flight; made on demand by `flush`. */
-  #idleWaiters: (() => void)[] = [];
   #drainScheduled = false;
   #lingerTimer: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   /** Topics whose metadata is being asked again; their batches wait for it. */
   readonly #refreshing = new Set<string>();
+  /** Metadata refreshes failed in a row: the backoff before the next grows with it. */
+  #refreshFailures = 0;
   #producerId = -1n;
   #producerEpoch = -1;
   /** The id held before a broken sequence cleared `#producerId`: the next one is a new epoch of it. */
   #lastProducerId = -1n;
   #gettingProducerId: Promise<void> | undefined;
+  /** `close()` was called: new sends are refused. */
+  #closing = false;
+  /** `close()` has flushed: nothing more is sent. */
   #closed = false;
+  #closedPromise: Promise<void> | undefined;
   /** The previous `send`'s append phase: the next one starts after it. */
   #appendTurn: Promise<void> = Promise.resolve();
-  #fatal: MillraceError | undefined;
 
   constructor(cluster: Cluster, options: ProducerOptions, retry: RetryOptions, logger: Logger) {
     if (options.idempotent && options.acks !== 'all') {
@@ -145,6 +148,16 @@ export class Producer {
     this.#retry = retry;
     this.#logger = logger;
     this.#budget = new ByteBudget(options.maxBufferedBytes);
+  }
+
+  /**
+   * Batches in flight per partition. An idempotent producer may have up to `maxInFlightRequests`,
+   * the broker's sequence checks keeping them in order; a plain one keeps one, since two in flight
+   * could land out of order (a failed first one retried after the second, or a smaller second
+   * request overtaking a larger first on its own HTTP/2 stream).
+   */
+  get #perPartitionInFlight(): number {
+    return this.#options.idempotent ? this.#options.maxInFlightRequests : 1;
   }
 
   /** The producer id and epoch in use (-1n / -1 before the first send, or when not idempotent). */
@@ -164,8 +177,7 @@ export class Producer {
 
   /** Sends records to several topics at once; resolves to where each was written, topic by topic, in order. */
   async sendBatch(requests: readonly TopicMessages[]): Promise<RecordMetadata[]> {
-    if (this.#closed) throw closedError();
-    if (this.#fatal !== undefined) throw this.#fatal;
+    if (this.#closing) throw closedError();
     checkRequests(requests);
     // Records are appended in the order `send` was called, whatever each call waits for (metadata,
     // buffer space), so that order per partition is the order of the calls.
@@ -179,9 +191,17 @@ export class Producer {
     return Promise.all(deliveries);
   }
 
+  /**
+   * Places every record of one `sendBatch` call. Every topic and partition is resolved and every
+   * record checked before the first is appended, so a call refused for a bad argument or an
+   * unknown topic leaves nothing behind. Should the call fail part-way after that (the producer
+   * closing while it waited for buffer room), the records already appended are still delivered,
+   * and their outcomes are observed so none rejects unhandled.
+   */
   async #appendAll(requests: readonly TopicMessages[]): Promise<Promise<RecordMetadata>[]> {
     const now = Date.now();
-    const deliveries: Promise<RecordMetadata>[] = [];
+    const placed: { topic: string; partition: number; record: RecordInput; bytes: number; input: PartitionerInput }[] =
+      [];
     for (const { topic, messages } of requests) {
       const info = await withRetry(`Finding topic ${topic}`, this.#retry, () => this.#cluster.topic(topic), {
         signal: this.#cluster.signal,
@@ -190,13 +210,14 @@ export class Producer {
       const partitionCount = info.partitions.length;
       const available = info.partitions.filter((p) => p.leader !== null).map((p) => p.partition);
       for (const message of messages) {
-        const record: RecordInput = {
-          key: message.key ?? null,
-          value: message.value,
-          ...(message.headers === undefined ? {} : { headers: message.headers as RecordInput['headers'] }),
-          timestamp: message.timestamp ?? now,
-        };
-        const keyBytes = record.key === null || record.key === undefined ? null : toBytes(record.key);
+        // This loop runs for every record sent: the record is written out rather than spread, and
+        // a string key becomes bytes once, for the partitioner and the encoder both.
+        const keyBytes = message.key === undefined || message.key === null ? null : toBytes(message.key);
+        const timestamp = message.timestamp ?? now;
+        const record: RecordInput =
+          message.headers === undefined
+            ? { key: keyBytes, value: message.value, timestamp }
+            : { key: keyBytes, value: message.value, headers: message.headers as RecordInput['headers'], timestamp };
         const input: PartitionerInput = { topic, key: keyBytes, partitionCount, availablePartitions: available };
         const partition = message.partition ?? this.#choosePartition(input);
         if (!Number.isInteger(partition) || partition < 0 || partition >= partitionCount) {
@@ -212,50 +233,84 @@ export class Producer {
             `A record of about ${bytes} bytes is larger than the producer's buffer (maxBufferedBytes ${this.#options.maxBufferedBytes}).`,
           );
         }
-        await this.#budget.acquire(bytes, `A record for ${topic}-${partition}`);
+        placed.push({ topic, partition, record, bytes, input });
+      }
+    }
+    const deliveries: Promise<RecordMetadata>[] = [];
+    try {
+      for (const { topic, partition, record, bytes } of placed) {
+        // Waits only when the buffer is full: an await per record would cost a promise and a turn.
+        if (!this.#budget.tryAcquire(bytes)) await this.#budget.acquire(bytes, `A record for ${topic}-${partition}`);
         if (this.#closed) {
           this.#budget.release(bytes);
           throw closedError();
         }
-        deliveries.push(this.#append(topic, partition, record, bytes, input));
+        deliveries.push(this.#append(topic, partition, record, bytes));
       }
+    } catch (error) {
+      for (const delivery of deliveries) delivery.catch(() => undefined);
+      throw error;
     }
     return deliveries;
   }
 
-  /** Sends every buffered record now and waits until each is acknowledged or failed. */
+  /**
+   * Sends every record of the `send` calls made before it, now, and waits until each is
+   * acknowledged or failed. Records sent after it are not waited for.
+   */
   async flush(): Promise<void> {
-    for (const queue of this.#queues.values()) queue.close();
+    // Calls still placing their records (waiting for metadata or buffer room) are part of "before".
+    await this.#appendTurn;
+    const waiting: Promise<void>[] = [];
+    for (const queue of this.#queues.values()) {
+      queue.close();
+      for (const batch of [...queue.ready, ...queue.inFlight]) waiting.push(batch.settled);
+    }
     this.#scheduleDrain();
-    if (this.#isIdle()) return;
-    await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    await Promise.all(waiting);
   }
 
-  /** Flushes, then stops: later sends fail with CLIENT_CLOSED. Every timer is released. */
+  /**
+   * Stops taking records (later sends fail with CLIENT_CLOSED), flushes what was sent before, then
+   * fails anything still left and releases every timer.
+   */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    await this.flush().catch(() => undefined);
-    this.#closed = true;
-    this.#budget.close(closedError());
-    clearTimeout(this.#lingerTimer);
-    clearTimeout(this.#retryTimer);
+    if (this.#closing) return this.#closed ? undefined : this.#closedPromise;
+    this.#closing = true;
+    this.#closedPromise = (async () => {
+      await this.flush().catch(() => undefined);
+      this.#closed = true;
+      this.#budget.close(closedError());
+      clearTimeout(this.#lingerTimer);
+      clearTimeout(this.#retryTimer);
+      this.#lingerTimer = undefined;
+      this.#retryTimer = undefined;
+      for (const queue of this.#queues.values()) {
+        queue.close();
+        for (const batch of queue.ready.splice(0)) this.#rejectBatch(batch, closedError());
+      }
+    })();
+    return this.#closedPromise;
   }
 
   #choosePartition(input: PartitionerInput): number {
-    return this.#options.partitioner?.(input) ?? this.#sticky.partition(input);
+    if (this.#options.partitioner !== undefined) return this.#options.partitioner(input);
+    // The sticky partition moves on once its batch has gone (KIP-480): a keyless record that
+    // would start a new batch there goes to another partition instead.
+    return this.#sticky.partition(
+      input,
+      (partition) => this.#queues.get(`${input.topic}\u0000${partition}`)?.open !== undefined,
+    );
   }
 
-  #append(topic: string, partition: number, record: RecordInput, bytes: number, input: PartitionerInput) {
+  #append(topic: string, partition: number, record: RecordInput, bytes: number) {
     const key = `${topic}\u0000${partition}`;
     let queue = this.#queues.get(key);
     if (queue === undefined) {
       queue = new PartitionQueue(topic, partition);
       this.#queues.set(key, queue);
     }
-    if (queue.open !== undefined && queue.open.bytes + bytes > this.#options.batchBytes) {
-      queue.close();
-      if (input.key === null) this.#sticky.onBatchClosed(input, partition);
-    }
+    if (queue.open !== undefined && queue.open.bytes + bytes > this.#options.batchBytes) queue.close();
     if (queue.open === undefined) {
       queue.open = queue.newBatch(performance.now(), this.#options.deliveryTimeoutMs);
       queue.open.bytes = BATCH_OVERHEAD_BYTES;
@@ -271,10 +326,7 @@ export class Producer {
       };
       batch.deliveries.push(settle);
     });
-    if (batch.bytes >= this.#options.batchBytes) {
-      queue.close();
-      if (input.key === null) this.#sticky.onBatchClosed(input, partition);
-    }
+    if (batch.bytes >= this.#options.batchBytes) queue.close();
     return delivery;
   }
 
@@ -314,12 +366,11 @@ export class Producer {
         Math.max(0, nextLinger - now),
       );
     }
+    this.#failExpired(now);
     if (this.#options.idempotent && this.#producerId < 0n) {
       if (this.#hasReady()) this.#getProducerId();
-      this.#settleIdle();
       return;
     }
-    this.#failExpired(now);
 
     // Per broker: the batches to send, taken partition by partition in rounds so that one
     // request carries at most one batch per partition.
@@ -353,7 +404,7 @@ export class Producer {
       const capacity = this.#options.maxInFlightRequests - (this.#inFlightByBroker.get(leader.origin) ?? 0);
       let round = 0;
       while (round < capacity) {
-        const batch = queue.sendable(now, this.#options.maxInFlightRequests);
+        const batch = queue.sendable(now, this.#perPartitionInFlight);
         if (batch === undefined) break;
         queue.sent(batch, this.#options.idempotent);
         const entries = rounds[round] ?? [];
@@ -365,12 +416,11 @@ export class Producer {
     for (const [origin, rounds] of byBroker) {
       for (const round of rounds) this.#sendRequest(origin, round);
     }
-    for (const topic of staleTopics) this.#refreshTopic(topic);
+    if (staleTopics.size > 0) this.#refreshTopics([...staleTopics]);
     if (nextRetry !== Number.POSITIVE_INFINITY) {
       clearTimeout(this.#retryTimer);
       this.#retryTimer = setTimeout(() => this.#drain(), Math.max(1, nextRetry - now));
     }
-    this.#settleIdle();
   }
 
   /** One produce request to `origin`, carrying one batch for each partition in `entries`. */
@@ -481,6 +531,7 @@ export class Producer {
       const timestamp = logAppendTimeMs >= 0 ? logAppendTimeMs : ((batch.records[i]?.timestamp as number) ?? -1);
       delivery.resolve(offset, timestamp);
     });
+    batch.markSettled();
   }
 
   #batchFailed(queue: PartitionQueue, batch: PendingBatch, error: MillraceError, now: number): void {
@@ -518,6 +569,7 @@ export class Producer {
           })
         : error;
     for (const delivery of batch.deliveries) delivery.reject(final);
+    batch.markSettled();
   }
 
   /**
@@ -537,7 +589,9 @@ export class Producer {
       this.#cluster.metadata.invalidate(queue.topic);
       return;
     }
-    for (const batch of queue.ready.splice(0)) this.#rejectBatch(batch, error);
+    const failed = queue.ready.splice(0);
+    for (const batch of failed) this.#rejectBatch(batch, error);
+    if (this.#options.idempotent && failed.some((batch) => batch.baseSequence >= 0)) this.#sequenceBroken(queue, error);
   }
 
   /** Batches past their delivery deadline that are not in flight fail with their last error. */
@@ -563,20 +617,27 @@ export class Producer {
     }
   }
 
-  #refreshTopic(topic: string): void {
-    if (this.#refreshing.has(topic)) return;
-    this.#refreshing.add(topic);
+  /** One metadata request for every topic whose batches wait for it; a failure backs off, growing. */
+  #refreshTopics(topics: string[]): void {
+    const asked = topics.filter((topic) => !this.#refreshing.has(topic));
+    if (asked.length === 0) return;
+    for (const topic of asked) this.#refreshing.add(topic);
     this.#cluster
-      .ensure([topic])
-      .catch((error: unknown) => {
-        this.#logger.debug('metadata refresh failed', { topic, error });
-        // Batches wait a backoff before the next try.
-        for (const queue of this.#queues.values()) {
-          if (queue.topic === topic) queue.retryAt = performance.now() + backoffMs(this.#retry, 0, Math.random());
-        }
-      })
+      .ensure(asked)
+      .then(
+        () => {
+          this.#refreshFailures = 0;
+        },
+        (error: unknown) => {
+          this.#logger.debug('metadata refresh failed', { topics: asked, error });
+          const wait = backoffMs(this.#retry, Math.min(this.#refreshFailures++, 10), Math.random());
+          for (const queue of this.#queues.values()) {
+            if (asked.includes(queue.topic)) queue.retryAt = Math.max(queue.retryAt, performance.now() + wait);
+          }
+        },
+      )
       .finally(() => {
-        this.#refreshing.delete(topic);
+        for (const topic of asked) this.#refreshing.delete(topic);
         this.#drain();
       });
   }
@@ -589,7 +650,9 @@ export class Producer {
     const previous = this.#producerEpoch >= 0 ? { id: this.#lastProducerId, epoch: this.#producerEpoch } : undefined;
     this.#gettingProducerId = withRetry(
       'Getting a producer id',
-      { ...this.#retry, deadlineMs: this.#options.deliveryTimeoutMs },
+      // Until the delivery deadline, however many attempts that takes: a producer started before
+      // its cluster, or bumping its epoch while a broker restarts, waits rather than fails.
+      { ...this.#retry, retries: Number.MAX_SAFE_INTEGER, deadlineMs: this.#options.deliveryTimeoutMs },
       () =>
         this.#cluster.anyBroker((session) =>
           session.requestJson({
@@ -624,10 +687,9 @@ export class Producer {
         (error: unknown) => {
           const failure =
             error instanceof MillraceError ? error : new MillraceError('UNKNOWN_SERVER_ERROR', String(error));
+          // The records waiting fail; the producer stays usable, and the next send asks again.
           this.#logger.error('could not get a producer id', { error: failure });
-          this.#fatal = failure;
           for (const queue of this.#queues.values()) {
-            queue.close();
             for (const batch of queue.ready.splice(0)) this.#rejectBatch(batch, failure);
           }
         },
@@ -642,21 +704,9 @@ export class Producer {
     for (const queue of this.#queues.values()) if (queue.ready.length > 0) return true;
     return false;
   }
-
-  #isIdle(): boolean {
-    for (const queue of this.#queues.values()) if (!queue.idle) return false;
-    return true;
-  }
-
-  #settleIdle(): void {
-    if (this.#idleWaiters.length === 0) return;
-    // Open batches count as work for flush only if flush closed them; anything open now came later.
-    for (const queue of this.#queues.values()) if (queue.ready.length > 0 || queue.inFlight.length > 0) return;
-    for (const resolve of this.#idleWaiters.splice(0)) resolve();
-  }
 }
 
-function toBytes(value: Buffer | string): Uint8Array {
+function toBytes(value: Buffer | string): Buffer {
   return typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
 }
 
