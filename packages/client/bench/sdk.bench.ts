@@ -28,6 +28,8 @@
  *   WARMUP_SECONDS         before each measured window (default 1)
  *   SECONDS                measured window of each stub case (default 4)
  *   CLUSTER_SECONDS        measured window of each cluster produce run (default 8)
+ *   CONSUME_MIN_SECONDS    a cluster read-back reads the topic from its start again until this
+ *                          long has passed (default 3)
  *   CONSUME_SECONDS        most time a cluster read-back may take (default 10)
  *   PARTITIONS             partitions of every topic (default 6)
  *   SMALL_SENDS            concurrent small `send` calls (default 1000)
@@ -35,6 +37,8 @@
  *   LARGE_SEND_BYTES       bytes of values in each large `send` (default 1,000,000)
  *   LARGE_SENDS            large `send` calls in flight (default 4)
  *   CLUSTER_SHAPE          'large' (default) or 'small': the send shape of the cluster runs
+ *   CLUSTER_IDEMPOTENT     'false' runs the cluster producer with idempotent: false (default
+ *                          idempotent, unless the brokers do not serve /v1/producer-id)
  *   FETCH_RECORDS          records in each of the stub's fetched batches (default 63: 64 KiB
  *                          batches, as the SDK producer's default batchBytes makes)
  *   SDK_CPU_PROF           a folder: write a CPU profile of this process for every measured
@@ -59,7 +63,7 @@ import {
   waitFor,
 } from '@millrace/test-kit';
 import { z } from 'zod';
-import type { ConsumedMessage, Message, Millrace, Producer } from '../src/index.js';
+import type { ConsumedMessage, LogEntry, Message, Millrace, Producer } from '../src/index.js';
 import { WindowProfiler } from './profile.js';
 
 const STUB_MAIN = fileURLToPath(new URL('./stub-broker.ts', import.meta.url));
@@ -84,6 +88,7 @@ const WARMUP_SECONDS = envNumber('WARMUP_SECONDS', 1);
 const SECONDS = envNumber('SECONDS', 4);
 const CLUSTER_SECONDS = envNumber('CLUSTER_SECONDS', 8);
 const CONSUME_SECONDS = envNumber('CONSUME_SECONDS', 10);
+const CONSUME_MIN_SECONDS = envNumber('CONSUME_MIN_SECONDS', 3);
 const PARTITIONS = envNumber('PARTITIONS', 6);
 const SMALL_SENDS = envNumber('SMALL_SENDS', 1000);
 const SMALL_SEND_RECORDS = envNumber('SMALL_SEND_RECORDS', 5);
@@ -94,6 +99,7 @@ const CLUSTER_SHAPE_TEXT = process.env.CLUSTER_SHAPE ?? 'large';
 if (CLUSTER_SHAPE_TEXT !== 'large' && CLUSTER_SHAPE_TEXT !== 'small') throw new Error('CLUSTER_SHAPE: large or small');
 const CLUSTER_SHAPE: Shape = CLUSTER_SHAPE_TEXT;
 const PROFILE_FOLDER = process.env.SDK_CPU_PROF;
+const CLUSTER_IDEMPOTENT = (process.env.CLUSTER_IDEMPOTENT ?? 'true') !== 'false';
 /**
  * The SDK as services run it: compiled by tsc (dist/, which `pnpm bench` builds first through
  * turbo). From src/ through tsx, every function and class carries esbuild's keepNames wrapper,
@@ -258,6 +264,36 @@ async function stubStats(stub: Stub): Promise<Record<string, number>> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// What the SDK logged
+
+/**
+ * The SDK's log entries at debug and above, counted by message and error code (retries show up
+ * here: a batch refused and sent again, a fetch that failed), and printed after each window. The
+ * entries on these paths are rare, so debug costs nothing measurable.
+ */
+const logged = new Map<string, number>();
+
+/** Takes `unknown`: that is how the client's options type `logger`, though entries are LogEntry. */
+function countLog(raw: unknown): void {
+  const entry = raw as LogEntry;
+  const error = entry.fields?.error as { code?: unknown } | undefined;
+  const key = `${entry.level} ${entry.namespace}: ${entry.message}${typeof error?.code === 'string' ? ` (${error.code})` : ''}`;
+  logged.set(key, (logged.get(key) ?? 0) + 1);
+}
+
+/** The entries counted since the last call, as one line (and the counts start again). */
+function takeLog(): string {
+  const text = [...logged]
+    .sort((a, b) => b[1] - a[1])
+    .map(([key, count]) => `${count} × ${key}`)
+    .join('; ');
+  logged.clear();
+  return text === '' ? 'nothing at debug or above' : text;
+}
+
+const clientLogging = { logLevel: 'debug', logger: countLog } as const;
+
+// ---------------------------------------------------------------------------------------------
 // Loads
 
 interface Row {
@@ -268,6 +304,8 @@ interface Row {
   readonly extra: string;
   readonly goal: string;
   readonly cpu: string;
+  /** What the SDK logged during the run. */
+  readonly log: string;
 }
 
 const rows: Row[] = [];
@@ -409,6 +447,7 @@ function produceRow(phase: string, valueBytes: number, shape: Shape, result: Pro
       (result.errors > 0 ? `; ${result.errors} failed sends (first: ${result.firstError.slice(0, 160)})` : ''),
     goal,
     cpu: result.usage.text,
+    log: takeLog(),
   });
   console.log(rows.at(-1));
 }
@@ -418,13 +457,17 @@ interface ConsumeResult {
   readonly recordsPerSecond: number;
   readonly mbPerSecond: number;
   readonly usage: Usage;
+  /** Times the topic was read from its start (with `pass`). */
+  readonly passes: number;
 }
 
 /**
  * Reads `topic` from its start with `style` for the warm-up and then `seconds`, counting records
- * and value bytes in the window; or, with `until`, until that many records came (every one
- * counted, no warm-up), or `seconds` passed. The clock is read every 256 records: handing over
- * buffered records never returns to the event loop, so timers would fire late.
+ * and value bytes in the window. With `pass` (the records the topic holds) there is no warm-up:
+ * the topic is read from its start, again and again (a seek to offset 0 after each pass), until
+ * CONSUME_MIN_SECONDS have passed at the end of a pass, or `seconds` at most. The clock is read
+ * every 256 records: handing over buffered records never returns to the event loop, so timers
+ * would fire late.
  */
 async function consume(
   name: string,
@@ -433,18 +476,21 @@ async function consume(
   style: 'iterator' | 'eachBatch',
   seconds: number,
   children: ReadonlyMap<string, ChildProcess>,
-  until?: number,
+  pass?: number,
 ): Promise<ConsumeResult> {
-  const consumer = client.consumer({ autoOffsetReset: 'earliest' });
+  // A read-back in passes asks for no long poll: at the end of a pass the fetch in flight would
+  // otherwise wait maxWaitMs for records that never come before the seek back is served.
+  const consumer = client.consumer({ autoOffsetReset: 'earliest', ...(pass === undefined ? {} : { maxWaitMs: 0 }) });
   await consumer.assign([{ topic }]);
   const startMs = performance.now();
-  const warmupMs = until === undefined ? WARMUP_SECONDS * 1000 : 0;
+  const warmupMs = pass === undefined ? WARMUP_SECONDS * 1000 : 0;
   let before: Snapshot | undefined;
   let after: Snapshot | undefined;
   let records = 0;
   let bytes = 0;
   let seen = 0;
-  if (until === undefined) {
+  let passes = 1;
+  if (pass === undefined) {
     // A read that only ends on time needs the clock even when no record comes.
     setTimeout(() => void consumer.close(), warmupMs + seconds * 1000 + 10_000).unref();
   } else {
@@ -457,10 +503,20 @@ async function consume(
       await profiler?.start();
       before = snapshot(children);
     }
-    if (before !== undefined && (nowMs - before.atMs >= seconds * 1000 || (until !== undefined && seen >= until))) {
+    if (before !== undefined && nowMs - before.atMs >= seconds * 1000) {
       after = snapshot(children);
       return true;
     }
+    return false;
+  };
+  /** At the end of a pass: true if the read is over, else back to offset 0 for another. */
+  const passDone = (): boolean => {
+    if (before !== undefined && performance.now() - before.atMs >= CONSUME_MIN_SECONDS * 1000) {
+      after = snapshot(children);
+      return true;
+    }
+    passes++;
+    for (const tp of consumer.assignment()) consumer.seek(tp, 0n);
     return false;
   };
   const count = (message: ConsumedMessage) => {
@@ -474,7 +530,7 @@ async function consume(
     for await (const message of consumer) {
       count(message);
       if ((seen & 255) === 0 && (await tick())) break;
-      if (until !== undefined && seen >= until && (await tick())) break;
+      if (pass !== undefined && seen >= pass * passes && passDone()) break;
     }
   } else {
     await consumer.run({
@@ -494,6 +550,7 @@ async function consume(
     recordsPerSecond: records / used.seconds,
     mbPerSecond: bytes / 1e6 / used.seconds,
     usage: used,
+    passes,
   };
 }
 
@@ -505,9 +562,11 @@ function consumeRow(phase: string, measure: string, result: ConsumeResult, goal:
     mbPerSecond: result.mbPerSecond,
     extra:
       `${cpuPerRecord(result.usage, result.recordsPerSecond)}; ` +
-      `${result.records.toLocaleString('en-US')} records in ${result.usage.seconds.toFixed(2)} s`,
+      `${result.records.toLocaleString('en-US')} records in ${result.usage.seconds.toFixed(2)} s` +
+      (result.passes > 1 ? ` (${result.passes} passes over the topic)` : ''),
     goal,
     cpu: result.usage.text,
+    log: takeLog(),
   });
   console.log(rows.at(-1));
 }
@@ -528,7 +587,7 @@ function producerGoal(valueBytes: number, recordsPerSecond: number): string {
 }
 
 async function producerAlone(stub: Stub, children: ReadonlyMap<string, ChildProcess>): Promise<void> {
-  const client = new sdk.Millrace({ bootstrap: [stub.bootstrap], logLevel: 'error' });
+  const client = new sdk.Millrace({ bootstrap: [stub.bootstrap], ...clientLogging });
   try {
     for (const [valueBytes, shape] of [
       [100, 'small'],
@@ -563,7 +622,7 @@ async function producerAlone(stub: Stub, children: ReadonlyMap<string, ChildProc
 }
 
 async function consumerAlone(stub: Stub, children: ReadonlyMap<string, ChildProcess>): Promise<void> {
-  const client = new sdk.Millrace({ bootstrap: [stub.bootstrap], logLevel: 'error' });
+  const client = new sdk.Millrace({ bootstrap: [stub.bootstrap], ...clientLogging });
   try {
     for (const style of ['iterator', 'eachBatch'] as const) {
       console.log(`consumer-alone: ${style} (${load()})`);
@@ -617,14 +676,16 @@ async function clusterPhase(): Promise<void> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const client = new sdk.Millrace({ bootstrap: cluster.bootstrap, token: cluster.adminToken, logLevel: 'error' });
+  const client = new sdk.Millrace({ bootstrap: cluster.bootstrap, token: cluster.adminToken, ...clientLogging });
   try {
     await cluster.waitReady(60_000);
     const children = new Map([...cluster.procs].map(([name, proc]) => [name, proc.child]));
-    const refusal = await brokersServeProducerIds(cluster.origin('broker', 1));
+    const refusal = CLUSTER_IDEMPOTENT
+      ? await brokersServeProducerIds(cluster.origin('broker', 1))
+      : 'CLUSTER_IDEMPOTENT=false';
     const idempotent = refusal === undefined;
     const mode = idempotent ? 'acks all, idempotent' : 'acks all, NOT idempotent';
-    if (!idempotent) {
+    if (!idempotent && CLUSTER_IDEMPOTENT) {
       console.log(
         `cluster: the brokers do not serve ${Routes.initProducerId} (${refusal}); the producer runs with idempotent: false`,
       );
@@ -668,7 +729,7 @@ async function clusterPhase(): Promise<void> {
       );
       consumeRow(
         'cluster',
-        `consume ${valueBytes === 100 ? '100 B' : '1 KiB'}, \`for await\`, from offset 0 of what was produced`,
+        `consume ${valueBytes === 100 ? '100 B' : '1 KiB'}, \`for await\`, what was produced, from offset 0`,
         read,
         read.records < result.totalAcked
           ? `read ${read.records} of ${result.totalAcked} within ${CONSUME_SECONDS} s`
@@ -702,6 +763,8 @@ function printTable(): void {
   for (const line of cells) console.log(format(line));
   console.log('\nCPU in cores over each measured window (the machine has 2):');
   for (const r of rows) console.log(`- ${r.phase}, ${r.measure}: ${r.cpu}`);
+  console.log('\nWhat the SDK logged during each run (warm-up included):');
+  for (const r of rows) console.log(`- ${r.phase}, ${r.measure}: ${r.log}`);
 }
 
 async function main(): Promise<void> {
