@@ -320,13 +320,18 @@ export class ReplicaFetcher {
       return typed.code === 'FETCH_SESSION_ID_NOT_FOUND' || typed.code === 'INVALID_FETCH_SESSION_EPOCH';
     }
     this.#builder.onAnswer(answer.sessionId);
+    // Partitions are independent (each log queues its own writes), so their appends go to the
+    // store together: LevelDB commits concurrent writes as one group, and the next fetch, which
+    // tells the leader the new positions and so moves its high watermark, leaves sooner.
+    const applied: Promise<void>[] = [];
     for (const topic of answer.topics) {
       for (const item of topic.partitions) {
         const entry = sent.get(`${topic.topic}:${item.partition}`);
         if (entry === undefined) continue;
-        await this.#apply(entry.fetched, entry.fetchOffset, item, topic.topic);
+        applied.push(this.#apply(entry.fetched, entry.fetchOffset, item, topic.topic));
       }
     }
+    await Promise.all(applied);
     return true;
   }
 
