@@ -3,9 +3,7 @@ import type { MetadataImage } from '@millrace/metadata';
 import {
   ContentType,
   decodeProduceRequest,
-  encodeFetchResponse,
   FetchRequestSchema,
-  type FetchResponse,
   ListOffsetsRequestSchema,
   type ListOffsetsResponse,
   MetadataRequestSchema,
@@ -22,7 +20,6 @@ import {
 import type { BrokerMetrics } from '../metrics.js';
 import type { ReplicaManager } from '../replication/replica-manager.js';
 import {
-  concatBatches,
   FETCH_RESPONSE_MAX_BYTES,
   LONG_REQUEST_TIMEOUT_MS,
   longPoll,
@@ -30,6 +27,7 @@ import {
   resolvePartition,
   whileConnected,
 } from './common.js';
+import { type BatchedFetchResponse, encodeFetchFrame } from './fetch-frame.js';
 
 export interface ClientRoutesOptions {
   readonly brokerId: number;
@@ -138,9 +136,9 @@ export function registerClientRoutes(app: MillraceServer, options: ClientRoutesO
           let bytes = 0;
           let records = 0;
           let failed = false;
-          const byTopic = new Map<string, FetchResponse['topics'][number]['partitions']>();
+          const byTopic = new Map<string, BatchedFetchResponse['topics'][number]['partitions']>();
           for (const { topic, item, partition, topicId, error } of wanted) {
-            let entry: FetchResponse['topics'][number]['partitions'][number];
+            let entry: BatchedFetchResponse['topics'][number]['partitions'][number];
             try {
               if (partition === undefined) throw error;
               const read = await partition.readAsLeader(
@@ -149,15 +147,18 @@ export function registerClientRoutes(app: MillraceServer, options: ClientRoutesO
                 bytes === 0,
                 item.currentLeaderEpoch,
               );
-              const section = concatBatches(read.batches);
-              bytes += section.length;
-              for (const batch of read.batches) records += readRecordBatchHeader(batch).recordCount;
-              budget = Math.max(0, budget - section.length);
+              let size = 0;
+              for (const batch of read.batches) {
+                size += batch.length;
+                records += readRecordBatchHeader(batch).recordCount;
+              }
+              bytes += size;
+              budget = Math.max(0, budget - size);
               entry = {
                 partition: item.partition,
                 highWatermark: offsetToJson(read.highWatermark),
                 logStartOffset: offsetToJson(read.logStartOffset),
-                records: section,
+                records: read.batches,
               };
             } catch (caught) {
               failed = true;
@@ -166,14 +167,14 @@ export function registerClientRoutes(app: MillraceServer, options: ClientRoutesO
                 partition: item.partition,
                 highWatermark: '0',
                 logStartOffset: '0',
-                records: EMPTY,
+                records: [],
                 ...partitionFailure(caught, image, topicId, item.partition),
               };
             }
             byTopic.set(topic, [...(byTopic.get(topic) ?? []), entry]);
           }
           if (!final && !failed && bytes < body.minBytes) return undefined;
-          const response: FetchResponse = {
+          const response: BatchedFetchResponse = {
             topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
           };
           return { response, bytes, records };
@@ -183,7 +184,7 @@ export function registerClientRoutes(app: MillraceServer, options: ClientRoutesO
     metrics.bytesOut.inc(bytes);
     metrics.recordsOut.inc(records);
     metrics.fetchLatency.observe((performance.now() - started) / 1000);
-    return reply.type(ContentType.frame).send(encodeFetchResponse(response));
+    return reply.type(ContentType.frame).send(encodeFetchFrame(response));
   });
 
   app.post(Routes.listOffsets, { onRequest }, async (request): Promise<ListOffsetsResponse> => {
@@ -280,5 +281,3 @@ export function describeMetadata(
     metadataOffset: Math.max(0, image.offset),
   };
 }
-
-const EMPTY = Buffer.alloc(0);

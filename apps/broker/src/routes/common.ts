@@ -129,9 +129,3 @@ export async function whileConnected<T>(
     raw.off('close', onClose);
   }
 }
-
-/** The bytes of a partition's batches, back to back, as one frame section. */
-export function concatBatches(batches: readonly Buffer[]): Buffer {
-  if (batches.length === 1) return batches[0] as Buffer;
-  return Buffer.concat(batches as Buffer[]);
-}

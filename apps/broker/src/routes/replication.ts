@@ -2,8 +2,6 @@ import { type MillraceServer, parseBody, requireClusterSecret } from '@millrace/
 import type { MetadataImage } from '@millrace/metadata';
 import {
   ContentType,
-  encodeFetchResponse,
-  type FetchResponse,
   MillraceError,
   OffsetsForLeaderEpochRequestSchema,
   offsetToJson,
@@ -15,7 +13,8 @@ import { topicIdPartition } from '../log/types.js';
 import { type FetchSessionCache, includeInAnswer, type SessionEntry } from '../replication/fetch-sessions.js';
 import type { Partition } from '../replication/partition.js';
 import type { ReplicaManager } from '../replication/replica-manager.js';
-import { concatBatches, FETCH_RESPONSE_MAX_BYTES, longPoll, partitionFailure, whileConnected } from './common.js';
+import { FETCH_RESPONSE_MAX_BYTES, longPoll, partitionFailure, whileConnected } from './common.js';
+import { type BatchedFetchResponse, encodeFetchFrame } from './fetch-frame.js';
 
 export interface ReplicationRoutesOptions {
   readonly manager: ReplicaManager;
@@ -57,7 +56,7 @@ export function registerReplicationRoutes(app: MillraceServer, options: Replicat
     const entries = [...session.entries.values()];
     const hosted = (entry: SessionEntry) => manager.get(entry.topicId, entry.partition);
     const response = await whileConnected(request.raw, (signal) =>
-      longPoll<FetchResponse>({
+      longPoll<BatchedFetchResponse>({
         maxWaitMs: full ? 0 : body.maxWaitMs,
         partitions: entries.flatMap((entry) => hosted(entry) ?? []),
         signal,
@@ -65,13 +64,13 @@ export function registerReplicationRoutes(app: MillraceServer, options: Replicat
           const nowMs = Date.now();
           let budget = Math.min(body.maxBytes, FETCH_RESPONSE_MAX_BYTES);
           let bytes = 0;
-          const byTopic = new Map<string, FetchResponse['topics'][number]['partitions']>();
+          const byTopic = new Map<string, BatchedFetchResponse['topics'][number]['partitions']>();
           const start = session.rotation++ % Math.max(1, entries.length);
           for (let i = 0; i < entries.length; i++) {
             const entry = entries[(start + i) % entries.length] as SessionEntry;
             const partition = hosted(entry);
             const topic = partition?.topic ?? image.topicById(entry.topicId)?.name;
-            let item: FetchResponse['topics'][number]['partitions'][number];
+            let item: BatchedFetchResponse['topics'][number]['partitions'][number];
             let errorCode: string | undefined;
             let diverging = false;
             try {
@@ -96,9 +95,11 @@ export function registerReplicationRoutes(app: MillraceServer, options: Replicat
                 minOneBatch: bytes === 0,
                 nowMs,
               });
-              const records = concatBatches(answer.read.batches);
-              bytes += records.length;
-              budget = Math.max(0, budget - records.length);
+              const records = answer.read.batches;
+              let size = 0;
+              for (const batch of records) size += batch.length;
+              bytes += size;
+              budget = Math.max(0, budget - size);
               diverging = answer.kind === 'diverging';
               item = {
                 partition: entry.partition,
@@ -123,7 +124,7 @@ export function registerReplicationRoutes(app: MillraceServer, options: Replicat
                 partition: entry.partition,
                 highWatermark: '0',
                 logStartOffset: '0',
-                records: EMPTY,
+                records: [],
                 ...partitionFailure(error, image, entry.topicId, entry.partition),
               };
             }
@@ -151,7 +152,7 @@ export function registerReplicationRoutes(app: MillraceServer, options: Replicat
         },
       }),
     );
-    return reply.type(ContentType.frame).send(encodeFetchResponse(response));
+    return reply.type(ContentType.frame).send(encodeFetchFrame(response));
   });
 
   app.post(Routes.offsetsForLeaderEpoch, { onRequest }, async (request) => {
@@ -192,5 +193,3 @@ export function registerReplicationRoutes(app: MillraceServer, options: Replicat
     };
   });
 }
-
-const EMPTY = Buffer.alloc(0);
