@@ -386,6 +386,17 @@ describe('the SDK against a three-broker cluster', () => {
     expect(read.map((m) => m.value?.toString())).toEqual(expect.arrayContaining(['before-flush', 'before-close']));
   }, 60_000);
 
+  it('gzip-compressed batches go through the brokers unchanged and are read back', async () => {
+    const client = connect();
+    await client.admin().createTopic({ name: 'gzipped', partitions: 1, replicationFactor: 3 });
+    const producer = client.producer({ compression: 'gzip' });
+    const values = Array.from({ length: 200 }, (_, i) => `a compressible value, number ${i}, `.repeat(10));
+    await producer.send({ topic: 'gzipped', messages: values.map((value) => ({ value })) });
+    await producer.close();
+    const read = await readAll(client, 'gzipped', 200);
+    expect(read.map((m) => m.value?.toString())).toEqual(values);
+  }, 30_000);
+
   it('send waits while the buffer is full: buffered bytes never pass maxBufferedBytes', async () => {
     const client = connect();
     await client.admin().createTopic({ name: 'pressure', partitions: 2, replicationFactor: 3 });
