@@ -180,7 +180,7 @@ describe('the SDK against a three-broker cluster', () => {
             topic: 'exactly-once',
             messages: values.map((value, i) => ({ key: `k${i % 4}`, value })),
           });
-          written.forEach((record, i) => acknowledged.push({ ...record, value: values[i] as string }));
+          for (const [i, record] of written.entries()) acknowledged.push({ ...record, value: values[i] as string });
         } catch (error) {
           failures.push(error);
         }

@@ -325,7 +325,9 @@ export class PartitionLog {
       this.#lastBatchEpoch = leaderEpoch;
       this.#cached?.append(stored, baseOffsets);
       // Read again: a log-append-time stamp changed the max timestamp a duplicate is answered with.
-      batches.forEach((batch, i) => this.#producers.record(readRecordBatchHeader(batch), baseOffsets[i]!));
+      for (let i = 0; i < batches.length; i++) {
+        this.#producers.record(readRecordBatchHeader(batches[i]!), baseOffsets[i]!);
+      }
       return { baseOffset, lastOffset: next - 1n, logAppendTimeMs: stamp ? nowMs : -1 };
     });
   }
@@ -402,7 +404,7 @@ export class PartitionLog {
       this.#epochs = epochs;
       this.#lastBatchEpoch = latestEpoch(epochs);
       this.#cached?.append(stored, baseOffsets);
-      headers.forEach((header, i) => this.#producers.record(header, baseOffsets[i]!));
+      for (let i = 0; i < headers.length; i++) this.#producers.record(headers[i]!, baseOffsets[i]!);
       return { firstOffset, lastOffset: expected - 1n };
     });
   }
