@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isMillraceError, type MillraceError } from '@millrace/protocol';
 import { Level } from 'level';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   batchKey,
   batchSeekKey,
@@ -83,6 +83,36 @@ async function openRefusal(path: string): Promise<MillraceError> {
 }
 
 describe('LevelLogStore', () => {
+  it('appends to several partitions in one turn reach LevelDB as one batch, and each survives a restart', async () => {
+    const path = join(tempFolder(), 'log');
+    const m = await openLogs(path);
+    const logs = await Promise.all([newPartition(), newPartition(), newPartition()].map((tp) => m.create(tp, META)));
+    const batch = vi.spyOn(Level.prototype, 'batch');
+    try {
+      // As a produce request with three partitions does: every append starts in the same turn.
+      await Promise.all(
+        logs.map((log, i) =>
+          log.appendAsLeader([batchOf([`a${i}`]), batchOf([`b${i}`])], 0, { nowMs: 1, maxBatchBytes: MAX }),
+        ),
+      );
+      expect(batch).toHaveBeenCalledTimes(1);
+      // Appends one after another are written one after another.
+      await logs[0]!.appendAsLeader([batchOf(['c0'])], 0, { nowMs: 1, maxBatchBytes: MAX });
+      expect(batch).toHaveBeenCalledTimes(2);
+    } finally {
+      batch.mockRestore();
+    }
+    const tps = logs.map((log) => log.tp);
+    await m.close();
+    const again = await openLogs(path);
+    const reopened = tps.map((tp) => again.require(tp));
+    expect(await Promise.all(reopened.map(async (log) => values(await readAll(log))))).toEqual([
+      ['a0', 'b0', 'c0'],
+      ['a1', 'b1'],
+      ['a2', 'b2'],
+    ]);
+  });
+
   it('creates a missing data folder on first start (a broker recovers lost data from its replicas)', async () => {
     const path = join(tempFolder(), 'a', 'b', 'log');
     expect(existsSync(path)).toBe(false);
