@@ -71,7 +71,8 @@ const NEXTV_ENTRIES_MAX = 1000;
 
 /**
  * LevelDB settings for a log of record batches, chosen by the cluster benchmark (BENCHMARKS.md,
- * "apps/broker — cluster"): together they took acks=all produce from about 15–17 to 19–20 MB/s.
+ * "apps/broker — cluster"): together they took acks=all produce from 15–17 to 19–20 MB/s in 10 s
+ * windows, and from 16.3 to 19.0 MB/s over 60 s; with a 16 MiB write buffer there was no gain.
  * - No Snappy: batch values are either random-looking record data or already compressed by the
  *   producer (RecordBatch has its own compression), so Snappy spends CPU in every flush and
  *   compaction for nothing. Kafka does not recompress batches on the broker either.
