@@ -196,6 +196,23 @@ export interface SessionPartitionResult {
 }
 
 /**
+ * Whether a partition's news is worth answering a parked fetch for: records, a divergence, a new
+ * error or the end of one, a moved log start. A high watermark that moved alone is not (Kafka's
+ * rule): the follower learns it with its next answer, so the fetch that reports a follower's new
+ * position, which is what moves the high watermark, is not answered just to say so; at a few
+ * hundred writes a second that halves the replica fetches. Acknowledgements do not wait for it:
+ * the leader answers producers when it moves its own high watermark.
+ */
+export function isUrgent(entry: SessionEntry, result: SessionPartitionResult): boolean {
+  return (
+    result.hasRecords ||
+    result.diverging ||
+    result.errorCode !== entry.sentError ||
+    (result.errorCode === undefined && entry.sentLogStartOffset !== result.logStartOffset)
+  );
+}
+
+/**
  * Whether a partition goes in the answer: always in a full answer; otherwise when it has records,
  * a divergence, a new error or the end of one, or a high watermark or log start the follower has
  * not been told.

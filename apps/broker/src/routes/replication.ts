@@ -10,7 +10,13 @@ import {
   toPartitionError,
 } from '@millrace/protocol';
 import { topicIdPartition } from '../log/types.js';
-import { type FetchSessionCache, includeInAnswer, type SessionEntry } from '../replication/fetch-sessions.js';
+import {
+  type FetchSessionCache,
+  includeInAnswer,
+  isUrgent,
+  type SessionEntry,
+  type SessionPartitionResult,
+} from '../replication/fetch-sessions.js';
 import type { Partition } from '../replication/partition.js';
 import type { ReplicaManager } from '../replication/replica-manager.js';
 import { FETCH_RESPONSE_MAX_BYTES, longPoll, partitionFailure, whileConnected } from './common.js';
@@ -66,6 +72,13 @@ export function registerReplicationRoutes(app: MillraceServer, options: Replicat
           let bytes = 0;
           const byTopic = new Map<string, BatchedFetchResponse['topics'][number]['partitions']>();
           const start = session.rotation++ % Math.max(1, entries.length);
+          const found: {
+            entry: SessionEntry;
+            name: string;
+            item: BatchedFetchResponse['topics'][number]['partitions'][number];
+            result: SessionPartitionResult;
+          }[] = [];
+          let urgent = full || final;
           for (let i = 0; i < entries.length; i++) {
             const entry = entries[(start + i) % entries.length] as SessionEntry;
             const partition = hosted(entry);
@@ -128,19 +141,20 @@ export function registerReplicationRoutes(app: MillraceServer, options: Replicat
                 ...partitionFailure(error, image, entry.topicId, entry.partition),
               };
             }
-            const include = includeInAnswer(
-              entry,
-              {
-                highWatermark: BigInt(item.highWatermark),
-                logStartOffset: BigInt(item.logStartOffset),
-                hasRecords: item.records.length > 0,
-                diverging,
-                errorCode,
-              },
-              full,
-            );
-            if (!include) continue;
-            const name = topic ?? entry.topicId;
+            const result: SessionPartitionResult = {
+              highWatermark: BigInt(item.highWatermark),
+              logStartOffset: BigInt(item.logStartOffset),
+              hasRecords: item.records.length > 0,
+              diverging,
+              errorCode,
+            };
+            if (!urgent && isUrgent(entry, result)) urgent = true;
+            found.push({ entry, name: topic ?? entry.topicId, item, result });
+          }
+          // Nothing but moved high watermarks: keep waiting, and tell them with the next answer.
+          if (!urgent) return undefined;
+          for (const { entry, name, item, result } of found) {
+            if (!includeInAnswer(entry, result, full)) continue;
             byTopic.set(name, [...(byTopic.get(name) ?? []), item]);
           }
           if (byTopic.size === 0 && !final) return undefined;

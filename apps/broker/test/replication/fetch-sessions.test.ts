@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   FetchSessionCache,
   includeInAnswer,
+  isUrgent,
   type SessionEntry,
   type SessionPartitionRequest,
   type SessionPartitionResult,
@@ -145,6 +146,27 @@ describe('fetch session cache (KIP-227, leader side)', () => {
     expect(updated.diverged).toBe(false);
     // Nothing new for it: left out of the answer.
     expect(includeInAnswer(updated, result({ highWatermark: 9n, logStartOffset: 2n }), false)).toBe(false);
+  });
+
+  it('a parked fetch is answered for records, a divergence, an error or a moved log start, not for a moved high watermark alone', () => {
+    const cache = new FetchSessionCache({ random: seeded(8) });
+    const { session } = cache.open(openRequest(2, [position(0)]), 0);
+    const entry = session.entries.get(sessionKey(TOPIC, 0))!;
+    includeInAnswer(entry, result({ highWatermark: 10n, logStartOffset: 0n }), true);
+    // The follower's own fetch moved the high watermark: news, but it can ride with the next answer.
+    const moved = result({ highWatermark: 12n });
+    expect(isUrgent(entry, moved)).toBe(false);
+    expect(isUrgent(entry, result({ highWatermark: 12n, hasRecords: true }))).toBe(true);
+    expect(isUrgent(entry, result({ diverging: true }))).toBe(true);
+    expect(isUrgent(entry, result({ errorCode: 'NOT_LEADER_OR_FOLLOWER' }))).toBe(true);
+    expect(isUrgent(entry, result({ logStartOffset: 4n }))).toBe(true);
+    // When an answer goes anyway (another partition's records, or the wait is over), it says so.
+    expect(includeInAnswer(entry, moved, false)).toBe(true);
+    expect(entry.sentHighWatermark).toBe(12n);
+    expect(isUrgent(entry, moved)).toBe(false);
+    // The end of an error is news too.
+    includeInAnswer(entry, result({ errorCode: 'NOT_LEADER_OR_FOLLOWER' }), false);
+    expect(isUrgent(entry, moved)).toBe(true);
   });
 
   it('a forgotten partition listed again starts afresh: the follower is told everything about it', () => {
