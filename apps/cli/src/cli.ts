@@ -81,11 +81,11 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       io.stdout.write(`${(parsed.command !== undefined && HELP[parsed.command]) || GLOBAL_HELP}\n`);
       return parsed.command === undefined && !parsed.help ? 2 : 0;
     }
-    const bootstrap = (parsed.values.bootstrap ?? io.env['MILLRACE_BOOTSTRAP'] ?? DEV_BOOTSTRAP)
+    const bootstrap = (parsed.values.bootstrap ?? io.env.MILLRACE_BOOTSTRAP ?? DEV_BOOTSTRAP)
       .split(',')
       .map((address) => address.trim())
       .filter((address) => address.length > 0);
-    const token = parsed.values.token ?? io.env['MILLRACE_TOKEN'];
+    const token = parsed.values.token ?? io.env.MILLRACE_TOKEN;
     client = new Millrace({
       bootstrap,
       clientId: 'millrace-cli',

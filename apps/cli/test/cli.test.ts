@@ -111,7 +111,7 @@ describe('the millrace CLI', () => {
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(records.map((r) => r['value'])).toEqual(['second', 'no key here']);
+    expect(records.map((r) => r.value)).toEqual(['second', 'no key here']);
     expect(records[0]).toMatchObject({ key: 'k2', offset: '1', headers: { source: 'cli' } });
     const fromTime = await cli([
       'consume',

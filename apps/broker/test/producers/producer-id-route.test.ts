@@ -60,7 +60,7 @@ describe('POST /v1/producer-id', () => {
     const app = build();
     const answer = await post(app, body);
     expect(answer.status).toBe(400);
-    expect((answer.body['error'] as { code: string }).code).toBe('INVALID_REQUEST');
+    expect((answer.body.error as { code: string }).code).toBe('INVALID_REQUEST');
     expect(await post(app, {})).toEqual({ status: 200, body: { producerId: '1000', producerEpoch: 0 } });
   });
 });
