@@ -14,7 +14,7 @@ import { encodeRecordBatchEntry, type MetadataStateMachine } from './metadata/st
 
 export interface ControllerSettings {
   readonly clusterId: string;
-  /** A broker that sends no heartbeat for this long is fenced. Default 3000 ms. */
+  /** A broker that sends no heartbeat for this long is fenced. Default 2000 ms (the config default). */
   readonly brokerSessionTimeoutMs?: number;
   /** How often the active controller looks for expired sessions. Default 250 ms. */
   readonly sessionCheckIntervalMs?: number;
@@ -54,7 +54,7 @@ export class Controller {
 
   constructor(settings: ControllerSettings, deps: ControllerDeps) {
     this.settings = {
-      brokerSessionTimeoutMs: 3000,
+      brokerSessionTimeoutMs: 2000,
       sessionCheckIntervalMs: 250,
       leaderRebalanceIntervalMs: 5000,
       proposalTimeoutMs: 5000,
