@@ -28,6 +28,7 @@ import {
   whileConnected,
 } from './common.js';
 import { type BatchedFetchResponse, encodeFetchFrame } from './fetch-frame.js';
+import { StreamOrder } from './stream-order.js';
 
 export interface ClientRoutesOptions {
   readonly brokerId: number;
@@ -57,52 +58,34 @@ export function registerClientRoutes(app: MillraceServer, options: ClientRoutesO
     return describeMetadata(image, options.brokerId, options.clusterId, body.topics);
   });
 
+  const order = new StreamOrder();
   app.post(
     Routes.produce,
-    { onRequest, bodyLimit: options.maxRequestBytes, handlerTimeout: LONG_REQUEST_TIMEOUT_MS },
+    {
+      onRequest: [
+        ...onRequest,
+        async (request) => {
+          order.take(request);
+        },
+      ],
+      bodyLimit: options.maxRequestBytes,
+      handlerTimeout: LONG_REQUEST_TIMEOUT_MS,
+    },
     async (request, reply) => {
       const started = performance.now();
-      const produce = decodeProduceRequest(frameBody(request));
-      const image = options.readyImage();
-      const nowMs = Date.now();
-      const topics = produce.topics.map(({ topic, partitions }) => ({
-        topic,
-        partitions: partitions.map(async (item): Promise<ProduceResponse['topics'][number]['partitions'][number]> => {
-          const resolved = resolvePartition(manager, image, topic, item.partition);
-          try {
-            if (resolved.partition === undefined) throw resolved.error;
-            const batches = splitRecordBatches(item.records);
-            const answer = await resolved.partition.appendAsLeader({
-              batches,
-              acks: produce.acks,
-              leaderEpoch: item.leaderEpoch,
-              minInsyncReplicas: Number(image.topicConfig(topic, 'min.insync.replicas')),
-              maxBatchBytes: Number(image.topicConfig(topic, 'max.message.bytes')),
-              timestampType:
-                image.topicConfig(topic, 'message.timestamp.type') === 'LogAppendTime'
-                  ? 'log-append-time'
-                  : 'create-time',
-              nowMs,
-              timeoutMs: produce.timeoutMs,
-            });
-            metrics.bytesIn.inc(item.records.length);
-            metrics.recordsIn.inc(Number(answer.lastOffset - answer.baseOffset + 1n));
-            return {
-              partition: item.partition,
-              baseOffset: offsetToJson(answer.baseOffset),
-              logAppendTimeMs: answer.logAppendTimeMs,
-              logStartOffset: offsetToJson(answer.logStartOffset),
-            };
-          } catch (error) {
-            metrics.failedProduces.inc();
-            return {
-              partition: item.partition,
-              logAppendTimeMs: -1,
-              ...partitionFailure(error, image, resolved.topicId, item.partition),
-            };
-          }
-        }),
-      }));
+      // Appends start in the order the connection's requests were opened (see StreamOrder); the
+      // turn passes on once they are queued in the partition logs, before any acknowledgement.
+      await order.turn(request);
+      let topics: ReturnType<typeof startAppends>;
+      let produce: ReturnType<typeof decodeProduceRequest>;
+      let image: MetadataImage;
+      try {
+        produce = decodeProduceRequest(frameBody(request));
+        image = options.readyImage();
+        topics = startAppends(produce, image);
+      } finally {
+        order.release(request);
+      }
       if (produce.acks === 0) {
         // Nobody waits for the outcome: the appends finish on their own (each catches its own
         // failure, which only counts in the metrics).
@@ -118,6 +101,49 @@ export function registerClientRoutes(app: MillraceServer, options: ClientRoutesO
       return answered;
     },
   );
+
+  /** Starts every partition's leader append of a produce request; each promise settles with its answer. */
+  function startAppends(produce: ReturnType<typeof decodeProduceRequest>, image: MetadataImage) {
+    const nowMs = Date.now();
+    return produce.topics.map(({ topic, partitions }) => ({
+      topic,
+      partitions: partitions.map(async (item): Promise<ProduceResponse['topics'][number]['partitions'][number]> => {
+        const resolved = resolvePartition(manager, image, topic, item.partition);
+        try {
+          if (resolved.partition === undefined) throw resolved.error;
+          const batches = splitRecordBatches(item.records);
+          const answer = await resolved.partition.appendAsLeader({
+            batches,
+            acks: produce.acks,
+            leaderEpoch: item.leaderEpoch,
+            minInsyncReplicas: Number(image.topicConfig(topic, 'min.insync.replicas')),
+            maxBatchBytes: Number(image.topicConfig(topic, 'max.message.bytes')),
+            timestampType:
+              image.topicConfig(topic, 'message.timestamp.type') === 'LogAppendTime'
+                ? 'log-append-time'
+                : 'create-time',
+            nowMs,
+            timeoutMs: produce.timeoutMs,
+          });
+          metrics.bytesIn.inc(item.records.length);
+          metrics.recordsIn.inc(Number(answer.lastOffset - answer.baseOffset + 1n));
+          return {
+            partition: item.partition,
+            baseOffset: offsetToJson(answer.baseOffset),
+            logAppendTimeMs: answer.logAppendTimeMs,
+            logStartOffset: offsetToJson(answer.logStartOffset),
+          };
+        } catch (error) {
+          metrics.failedProduces.inc();
+          return {
+            partition: item.partition,
+            logAppendTimeMs: -1,
+            ...partitionFailure(error, image, resolved.topicId, item.partition),
+          };
+        }
+      }),
+    }));
+  }
 
   app.post(Routes.fetch, { onRequest, handlerTimeout: LONG_REQUEST_TIMEOUT_MS }, async (request, reply) => {
     const started = performance.now();
