@@ -1,7 +1,7 @@
 import { Admin, type AdminOptions } from './admin.js';
 import { Cluster } from './cluster.js';
 import { Consumer } from './consumer/consumer.js';
-import { createLogger, type LogEntry, type Logger, type LogSink, stderrSink } from './logger.js';
+import { createLogger, type Logger, type LogSink, stderrSink } from './logger.js';
 import {
   type ClientOptionsInput,
   ClientOptionsSchema,
@@ -30,7 +30,7 @@ export class Millrace {
   constructor(options: ClientOptionsInput) {
     const parsed = parseOptions(ClientOptionsSchema, options, 'client options');
     this.#retry = parsed.retry;
-    const sink: LogSink = parsed.logger === undefined ? stderrSink : (parsed.logger as (entry: LogEntry) => void);
+    const sink: LogSink = parsed.logger ?? stderrSink;
     this.#logger = createLogger(parsed.logLevel, sink, parsed.clientId);
     this.#cluster = new Cluster({
       bootstrap: parsed.bootstrap,

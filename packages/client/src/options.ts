@@ -1,6 +1,6 @@
 import { fromZodError, MillraceError } from '@millrace/protocol';
 import { z } from 'zod';
-import { LOG_LEVELS } from './logger.js';
+import { LOG_LEVELS, type LogSink } from './logger.js';
 import { retryDefaults } from './retry.js';
 
 /**
@@ -68,7 +68,7 @@ export const ClientOptionsSchema = z.strictObject({
   pingTimeoutMs: ms(600_000).default(3_000),
   retry: RetrySchema.default(RetrySchema.parse({})),
   logLevel: z.enum(LOG_LEVELS).default('warn'),
-  logger: z.custom<(entry: unknown) => void>((value) => typeof value === 'function', 'expected a function').optional(),
+  logger: z.custom<LogSink>((value) => typeof value === 'function', 'expected a function').optional(),
 });
 export type ClientOptionsInput = z.input<typeof ClientOptionsSchema>;
 

@@ -374,6 +374,12 @@ describe('the SDK against a three-broker cluster', () => {
       used.add(record?.partition as number);
     }
     expect(used.size).toBeGreaterThan(1);
+    // The keyless records of one send fill one batch on one partition.
+    const together = await producer.send({
+      topic: 'lifecycle',
+      messages: Array.from({ length: 12 }, (_, i) => ({ value: `together-${i}` })),
+    });
+    expect(new Set(together.map((r) => r.partition)).size).toBe(1);
 
     const last = producer.send({ topic: 'lifecycle', messages: [{ value: 'before-close', partition: 2 }] });
     await producer.close();
@@ -381,7 +387,7 @@ describe('the SDK against a three-broker cluster', () => {
     await expect(producer.send({ topic: 'lifecycle', messages: [{ value: 'late' }] })).rejects.toMatchObject({
       code: 'CLIENT_CLOSED',
     });
-    const read = await readAll(client, 'lifecycle', 14);
+    const read = await readAll(client, 'lifecycle', 26);
     expect(read.map((m) => m.value?.toString())).not.toContain('must-not-be-written');
     expect(read.map((m) => m.value?.toString())).toEqual(expect.arrayContaining(['before-flush', 'before-close']));
   }, 60_000);

@@ -42,6 +42,11 @@ export interface FrameSession {
   close(): Promise<void>;
 }
 
+/** The receive window per stream, the whole connection's, and the largest frame a peer may send. */
+const STREAM_WINDOW_BYTES = 8 * 1024 * 1024;
+const CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024;
+const FRAME_BYTES = 1024 * 1024;
+
 export function createFrameSession(origin: string, options: H2ClientOptions = {}): FrameSession {
   return new NodeFrameSession(new URL(origin).origin, options);
 }
@@ -212,7 +217,19 @@ class NodeFrameSession implements FrameSession {
   #connect(): ClientHttp2Session {
     const current = this.#session;
     if (current !== undefined && !current.closed && !current.destroyed) return current;
-    const session = connect(this.origin, { settings: { enablePush: false } });
+    // Answers of megabytes (fetches) would otherwise crawl through HTTP/2's default 64 KiB
+    // windows in 16 KiB frames: a round trip per window and a Buffer per frame. Large windows and
+    // frames let them stream; memory stays bounded by `maxResponseBytes` and the streams in flight.
+    const session = connect(this.origin, {
+      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW_BYTES, maxFrameSize: FRAME_BYTES },
+    });
+    session.once('connect', () => {
+      try {
+        session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+      } catch {
+        // A session already closing: nothing to widen.
+      }
+    });
     this.#session = session;
     const connectTimer = setTimeout(
       () => session.destroy(new Error(`no connection within ${this.#connectTimeoutMs()} ms`)),

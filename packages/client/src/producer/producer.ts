@@ -200,8 +200,14 @@ export class Producer {
    */
   async #appendAll(requests: readonly TopicMessages[]): Promise<Promise<RecordMetadata>[]> {
     const now = Date.now();
-    const placed: { topic: string; partition: number; record: RecordInput; bytes: number; input: PartitionerInput }[] =
-      [];
+    const placed: {
+      topic: string;
+      /** undefined: a keyless record for the sticky partitioner, placed at append time. */
+      partition: number | undefined;
+      record: RecordInput;
+      bytes: number;
+      input: PartitionerInput;
+    }[] = [];
     for (const { topic, messages } of requests) {
       const info = await withRetry(`Finding topic ${topic}`, this.#retry, () => this.#cluster.topic(topic), {
         signal: this.#cluster.signal,
@@ -219,7 +225,11 @@ export class Producer {
             ? { key: keyBytes, value: message.value, timestamp }
             : { key: keyBytes, value: message.value, headers: message.headers as RecordInput['headers'], timestamp };
         const input: PartitionerInput = { topic, key: keyBytes, partitionCount, availablePartitions: available };
-        const partition = message.partition ?? this.#choosePartition(input);
+        // A keyless record's sticky partition is chosen when it is appended, where the batches it
+        // fills are known; every other partition is known now and checked before anything is
+        // appended.
+        const sticky = message.partition === undefined && keyBytes === null && this.#options.partitioner === undefined;
+        const partition = sticky ? 0 : (message.partition ?? this.#choosePartition(input));
         if (!Number.isInteger(partition) || partition < 0 || partition >= partitionCount) {
           throw new MillraceError(
             'UNKNOWN_TOPIC_OR_PARTITION',
@@ -233,19 +243,19 @@ export class Producer {
             `A record of about ${bytes} bytes is larger than the producer's buffer (maxBufferedBytes ${this.#options.maxBufferedBytes}).`,
           );
         }
-        placed.push({ topic, partition, record, bytes, input });
+        placed.push({ topic, partition: sticky ? undefined : partition, record, bytes, input });
       }
     }
     const deliveries: Promise<RecordMetadata>[] = [];
     try {
-      for (const { topic, partition, record, bytes } of placed) {
+      for (const { topic, partition, record, bytes, input } of placed) {
         // Waits only when the buffer is full: an await per record would cost a promise and a turn.
-        if (!this.#budget.tryAcquire(bytes)) await this.#budget.acquire(bytes, `A record for ${topic}-${partition}`);
+        if (!this.#budget.tryAcquire(bytes)) await this.#budget.acquire(bytes, `A record for ${topic}`);
         if (this.#closed) {
           this.#budget.release(bytes);
           throw closedError();
         }
-        deliveries.push(this.#append(topic, partition, record, bytes));
+        deliveries.push(this.#append(topic, partition ?? this.#choosePartition(input), record, bytes));
       }
     } catch (error) {
       for (const delivery of deliveries) delivery.catch(() => undefined);
