@@ -1,9 +1,15 @@
 import type { MillraceError, RecordInput } from '@millrace/protocol';
 
-/** What one `send` is told about one of its records. */
-export interface Delivery {
-  resolve(offset: bigint, timestamp: number): void;
-  reject(error: MillraceError): void;
+/**
+ * What one `send` call is waiting for: the outcome of each of its records, wherever they went.
+ * One per call, not a promise per record: at hundreds of thousands of records a second the
+ * per-record promises and closures were the producer's largest cost after the encoder.
+ */
+export interface SendOutcome {
+  /** Record `index` of the call was written at `offset` (-1n with acks=0). */
+  written(index: number, topic: string, partition: number, offset: bigint, timestamp: number): void;
+  /** A record of the call failed: the call rejects with the first such error. */
+  failed(error: MillraceError): void;
 }
 
 /** A batch of records for one partition, from its first record to its acknowledgement. */
@@ -11,7 +17,9 @@ export interface PendingBatch {
   /** Creation order within the partition: batches are sent, retried and acknowledged in this order. */
   readonly order: number;
   readonly records: RecordInput[];
-  readonly deliveries: Delivery[];
+  /** For record i of the batch: the send call it came from, and its index in that call. */
+  readonly outcomes: SendOutcome[];
+  readonly indexes: number[];
   /** The estimate of its encoded size that the producer's buffer counts. */
   bytes: number;
   readonly createdAt: number;
@@ -69,7 +77,8 @@ export class PartitionQueue {
       markSettled,
       order: this.#nextOrder++,
       records: [],
-      deliveries: [],
+      outcomes: [],
+      indexes: [],
       bytes: 0,
       createdAt: now,
       deadline: now + deliveryTimeoutMs,

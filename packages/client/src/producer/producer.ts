@@ -14,7 +14,7 @@ import { ByteBudget } from '../byte-budget.js';
 import { type Cluster, closedError } from '../cluster.js';
 import type { Logger } from '../logger.js';
 import { backoffMs, type RetryOptions, withRetry } from '../retry.js';
-import { type Delivery, PartitionQueue, type PendingBatch } from './partition-queue.js';
+import { PartitionQueue, type PendingBatch, type SendOutcome } from './partition-queue.js';
 import { type Partitioner, type PartitionerInput, StickyPartitions } from './partitioner.js';
 
 /** One record as `send` takes it. Strings are sent as UTF-8. */
@@ -186,9 +186,9 @@ export class Producer {
       () => undefined,
       () => undefined,
     );
-    const deliveries = await appended;
+    const outcome = await appended;
     this.#scheduleDrain();
-    return Promise.all(deliveries);
+    return outcome.promise;
   }
 
   /**
@@ -198,7 +198,7 @@ export class Producer {
    * closing while it waited for buffer room), the records already appended are still delivered,
    * and their outcomes are observed so none rejects unhandled.
    */
-  async #appendAll(requests: readonly TopicMessages[]): Promise<Promise<RecordMetadata>[]> {
+  async #appendAll(requests: readonly TopicMessages[]): Promise<SendTracker> {
     const now = Date.now();
     const placed: {
       topic: string;
@@ -246,22 +246,24 @@ export class Producer {
         placed.push({ topic, partition: sticky ? undefined : partition, record, bytes, input });
       }
     }
-    const deliveries: Promise<RecordMetadata>[] = [];
+    const tracker = new SendTracker(placed.length);
     try {
-      for (const { topic, partition, record, bytes, input } of placed) {
+      for (let index = 0; index < placed.length; index++) {
+        const { topic, partition, record, bytes, input } = placed[index] as (typeof placed)[number];
         // Waits only when the buffer is full: an await per record would cost a promise and a turn.
         if (!this.#budget.tryAcquire(bytes)) await this.#budget.acquire(bytes, `A record for ${topic}`);
         if (this.#closed) {
           this.#budget.release(bytes);
           throw closedError();
         }
-        deliveries.push(this.#append(topic, partition ?? this.#choosePartition(input), record, bytes));
+        this.#append(topic, partition ?? this.#choosePartition(input), record, bytes, tracker, index);
       }
     } catch (error) {
-      for (const delivery of deliveries) delivery.catch(() => undefined);
+      // The records already appended are still delivered; nobody waits for their outcome.
+      tracker.promise.catch(() => undefined);
       throw error;
     }
-    return deliveries;
+    return tracker;
   }
 
   /**
@@ -313,7 +315,7 @@ export class Producer {
     );
   }
 
-  #append(topic: string, partition: number, record: RecordInput, bytes: number) {
+  #append(topic: string, partition: number, record: RecordInput, bytes: number, outcome: SendOutcome, index: number) {
     const key = `${topic}\u0000${partition}`;
     let queue = this.#queues.get(key);
     if (queue === undefined) {
@@ -329,15 +331,9 @@ export class Producer {
     const batch = queue.open;
     batch.records.push(record);
     batch.bytes += bytes;
-    const delivery = new Promise<RecordMetadata>((resolve, reject) => {
-      const settle: Delivery = {
-        resolve: (offset, timestamp) => resolve({ topic, partition, offset, timestamp }),
-        reject,
-      };
-      batch.deliveries.push(settle);
-    });
+    batch.outcomes.push(outcome);
+    batch.indexes.push(index);
     if (batch.bytes >= this.#options.batchBytes) queue.close();
-    return delivery;
   }
 
   #armLinger(): void {
@@ -501,7 +497,7 @@ export class Producer {
         continue;
       }
       if (this.#options.acks === 0) {
-        this.#batchSucceeded(batch, -1n, -1);
+        this.#batchSucceeded(queue, batch, -1n, -1);
         continue;
       }
       const result = answer?.topics
@@ -520,7 +516,7 @@ export class Producer {
         continue;
       }
       if (result.error === undefined && result.baseOffset !== undefined) {
-        this.#batchSucceeded(batch, result.baseOffset, result.logAppendTimeMs);
+        this.#batchSucceeded(queue, batch, result.baseOffset, result.logAppendTimeMs);
         continue;
       }
       const failure = new MillraceError(
@@ -534,13 +530,14 @@ export class Producer {
     this.#drain();
   }
 
-  #batchSucceeded(batch: PendingBatch, baseOffset: bigint, logAppendTimeMs: number): void {
+  #batchSucceeded(queue: PartitionQueue, batch: PendingBatch, baseOffset: bigint, logAppendTimeMs: number): void {
     this.#budget.release(batch.bytes - BATCH_OVERHEAD_BYTES);
-    batch.deliveries.forEach((delivery, i) => {
+    const { topic, partition } = queue;
+    for (let i = 0; i < batch.records.length; i++) {
       const offset = baseOffset < 0n ? -1n : baseOffset + BigInt(i);
       const timestamp = logAppendTimeMs >= 0 ? logAppendTimeMs : ((batch.records[i]?.timestamp as number) ?? -1);
-      delivery.resolve(offset, timestamp);
-    });
+      (batch.outcomes[i] as SendOutcome).written(batch.indexes[i] as number, topic, partition, offset, timestamp);
+    }
     batch.markSettled();
   }
 
@@ -578,7 +575,7 @@ export class Producer {
             details: { ...error.details, attempts: batch.attempts },
           })
         : error;
-    for (const delivery of batch.deliveries) delivery.reject(final);
+    for (const outcome of batch.outcomes) outcome.failed(final);
     batch.markSettled();
   }
 
@@ -713,6 +710,44 @@ export class Producer {
   #hasReady(): boolean {
     for (const queue of this.#queues.values()) if (queue.ready.length > 0) return true;
     return false;
+  }
+}
+
+/** The outcome of one `send` call: resolves with every record's metadata, in call order, or rejects once. */
+class SendTracker implements SendOutcome {
+  readonly promise: Promise<RecordMetadata[]>;
+  readonly #results: RecordMetadata[];
+  #pending: number;
+  #settled = false;
+  #resolve!: (results: RecordMetadata[]) => void;
+  #reject!: (error: MillraceError) => void;
+
+  constructor(count: number) {
+    this.#results = new Array(count);
+    this.#pending = count;
+    this.promise = new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    if (count === 0) {
+      this.#settled = true;
+      this.#resolve(this.#results);
+    }
+  }
+
+  written(index: number, topic: string, partition: number, offset: bigint, timestamp: number): void {
+    if (this.#settled) return;
+    this.#results[index] = { topic, partition, offset, timestamp };
+    if (--this.#pending === 0) {
+      this.#settled = true;
+      this.#resolve(this.#results);
+    }
+  }
+
+  failed(error: MillraceError): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#reject(error);
   }
 }
 
