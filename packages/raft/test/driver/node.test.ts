@@ -139,8 +139,10 @@ describe('raft node runtime (LevelDB storage, in-memory network)', () => {
   });
 
   it('proposals that cannot commit fail at their own deadlines, whatever order they were made in', async () => {
-    // At 50 ms a tick, a follower cut off keeps its leader for 500 ms at least.
-    const cluster = await startCluster({ tickMs: 50 });
+    // At 200 ms a tick, a follower cut off keeps its leader for 2 s at least: well past both
+    // deadlines even when a loaded machine (CI runs every package at once) delays its timers.
+    // At 50 ms a tick it sometimes lost its leader first and answered NOT_CONTROLLER.
+    const cluster = await startCluster({ tickMs: 200 });
     const leader = await cluster.leader();
     const cut = [...cluster.members.values()].find((m) => m !== leader)!;
     for (const other of cluster.members.values()) {
