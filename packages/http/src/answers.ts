@@ -1,6 +1,6 @@
 import { ContentType, errorFromResponse, fromZodError, MillraceError } from '@millrace/protocol';
 import type { z } from 'zod';
-import type { HttpMethod } from './client.js';
+import { clientDefaults, type FrameRequest, type HttpMethod, type JsonRequest } from './client.js';
 
 /** One request as both transports (undici's client and a `node:http2` session) send it. */
 export interface Exchange {
@@ -70,21 +70,48 @@ function parseJsonOrUndefined(body: Buffer): unknown {
   }
 }
 
-/** The headers of the three kinds of exchange, so both transports send the same. */
-export const exchangeHeaders = {
-  json(extra: Readonly<Record<string, string>> | undefined, hasBody: boolean): Record<string, string> {
-    const headers: Record<string, string> = { accept: ContentType.json, ...extra };
-    if (hasBody) headers['content-type'] = ContentType.json;
-    return headers;
-  },
-  sendFrame(extra: Readonly<Record<string, string>> | undefined): Record<string, string> {
-    return { accept: ContentType.json, ...extra, 'content-type': ContentType.frame };
-  },
-  requestFrame(extra: Readonly<Record<string, string>> | undefined, bodyType: 'frame' | 'json' | undefined) {
-    return {
+/**
+ * The three kinds of exchange, built from the caller's request the same way for both transports:
+ * a JSON call, a frame in with a JSON answer (produce), a frame (or JSON) in with a frame answer.
+ */
+export function jsonExchange(request: JsonRequest<z.ZodType>): Exchange {
+  const headers: Record<string, string> = { accept: ContentType.json, ...request.headers };
+  if (request.body !== undefined) headers['content-type'] = ContentType.json;
+  return {
+    method: request.method,
+    path: request.path,
+    headers,
+    body: request.body === undefined ? undefined : JSON.stringify(request.body),
+    timeoutMs: request.timeoutMs,
+    signal: request.signal,
+    maxResponseBytes: request.maxResponseBytes ?? clientDefaults.maxJsonResponseBytes,
+  };
+}
+
+export function sendFrameExchange(request: Omit<FrameRequest, 'bodyType'>): Exchange {
+  return {
+    method: 'POST',
+    path: request.path,
+    headers: { accept: ContentType.json, ...request.headers, 'content-type': ContentType.frame },
+    body: request.body,
+    timeoutMs: request.timeoutMs,
+    signal: request.signal,
+    maxResponseBytes: request.maxResponseBytes ?? clientDefaults.maxJsonResponseBytes,
+  };
+}
+
+export function requestFrameExchange(request: FrameRequest): Exchange {
+  return {
+    method: 'POST',
+    path: request.path,
+    headers: {
       accept: `${ContentType.frame}, ${ContentType.json}`,
-      ...extra,
-      'content-type': bodyType === 'json' ? ContentType.json : ContentType.frame,
-    };
-  },
-};
+      ...request.headers,
+      'content-type': request.bodyType === 'json' ? ContentType.json : ContentType.frame,
+    },
+    body: request.body,
+    timeoutMs: request.timeoutMs,
+    signal: request.signal,
+    maxResponseBytes: request.maxResponseBytes ?? clientDefaults.maxFrameResponseBytes,
+  };
+}

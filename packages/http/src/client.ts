@@ -1,7 +1,15 @@
 import { MillraceError } from '@millrace/protocol';
 import { Client } from 'undici';
 import type { z } from 'zod';
-import { type Answer, checkFrameAnswer, checkJsonAnswer, type Exchange, exchangeHeaders } from './answers.js';
+import {
+  type Answer,
+  checkFrameAnswer,
+  checkJsonAnswer,
+  type Exchange,
+  jsonExchange,
+  requestFrameExchange,
+  sendFrameExchange,
+} from './answers.js';
 
 export interface H2ClientOptions {
   /** Longest wait for the TCP connection to be established. Default 5 s. */
@@ -93,15 +101,7 @@ export interface JsonRequest<S extends z.ZodType> {
  * The last two are retriable, and their messages name the origin and path.
  */
 export async function requestJson<S extends z.ZodType>(client: Client, request: JsonRequest<S>): Promise<z.output<S>> {
-  const answer = await exchange(client, {
-    method: request.method,
-    path: request.path,
-    headers: exchangeHeaders.json(request.headers, request.body !== undefined),
-    body: request.body === undefined ? undefined : JSON.stringify(request.body),
-    timeoutMs: request.timeoutMs,
-    signal: request.signal,
-    maxResponseBytes: request.maxResponseBytes ?? clientDefaults.maxJsonResponseBytes,
-  });
+  const answer = await exchange(client, jsonExchange(request));
   return checkJsonAnswer(describe(client, request.path), answer, request.responseSchema);
 }
 
@@ -113,15 +113,7 @@ export async function sendFrame<S extends z.ZodType>(
   client: Client,
   request: Omit<FrameRequest, 'bodyType'> & { readonly responseSchema: S },
 ): Promise<z.output<S>> {
-  const answer = await exchange(client, {
-    method: 'POST',
-    path: request.path,
-    headers: exchangeHeaders.sendFrame(request.headers),
-    body: request.body,
-    timeoutMs: request.timeoutMs,
-    signal: request.signal,
-    maxResponseBytes: request.maxResponseBytes ?? clientDefaults.maxJsonResponseBytes,
-  });
+  const answer = await exchange(client, sendFrameExchange(request));
   return checkJsonAnswer(describe(client, request.path), answer, request.responseSchema);
 }
 
@@ -147,15 +139,7 @@ export interface FrameRequest {
  * `requestJson`.
  */
 export async function requestFrame(client: Client, request: FrameRequest): Promise<Buffer> {
-  const answer = await exchange(client, {
-    method: 'POST',
-    path: request.path,
-    headers: exchangeHeaders.requestFrame(request.headers, request.bodyType),
-    body: request.body,
-    timeoutMs: request.timeoutMs,
-    signal: request.signal,
-    maxResponseBytes: request.maxResponseBytes ?? clientDefaults.maxFrameResponseBytes,
-  });
+  const answer = await exchange(client, requestFrameExchange(request));
   return checkFrameAnswer(describe(client, request.path), answer);
 }
 

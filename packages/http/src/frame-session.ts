@@ -7,7 +7,15 @@ import {
 } from 'node:http2';
 import { MillraceError } from '@millrace/protocol';
 import type { z } from 'zod';
-import { type Answer, checkFrameAnswer, checkJsonAnswer, type Exchange, exchangeHeaders } from './answers.js';
+import {
+  type Answer,
+  checkFrameAnswer,
+  checkJsonAnswer,
+  type Exchange,
+  jsonExchange,
+  requestFrameExchange,
+  sendFrameExchange,
+} from './answers.js';
 import { clientDefaults, type FrameRequest, type H2ClientOptions, type JsonRequest } from './client.js';
 
 /**
@@ -65,41 +73,23 @@ class NodeFrameSession implements FrameSession {
   }
 
   requestFrame(request: FrameRequest): Promise<Buffer> {
-    return this.#exchange({
-      method: 'POST',
-      path: request.path,
-      headers: exchangeHeaders.requestFrame(request.headers, request.bodyType),
-      body: request.body,
-      timeoutMs: request.timeoutMs,
-      signal: request.signal,
-      maxResponseBytes: request.maxResponseBytes ?? clientDefaults.maxFrameResponseBytes,
-    }).then((answer) => checkFrameAnswer(`${this.origin}${request.path}`, answer));
+    return this.#exchange(requestFrameExchange(request)).then((answer) =>
+      checkFrameAnswer(`${this.origin}${request.path}`, answer),
+    );
   }
 
   requestJson<S extends z.ZodType>(request: JsonRequest<S>): Promise<z.output<S>> {
-    return this.#exchange({
-      method: request.method,
-      path: request.path,
-      headers: exchangeHeaders.json(request.headers, request.body !== undefined),
-      body: request.body === undefined ? undefined : JSON.stringify(request.body),
-      timeoutMs: request.timeoutMs,
-      signal: request.signal,
-      maxResponseBytes: request.maxResponseBytes ?? clientDefaults.maxJsonResponseBytes,
-    }).then((answer) => checkJsonAnswer(`${this.origin}${request.path}`, answer, request.responseSchema));
+    return this.#exchange(jsonExchange(request)).then((answer) =>
+      checkJsonAnswer(`${this.origin}${request.path}`, answer, request.responseSchema),
+    );
   }
 
   sendFrame<S extends z.ZodType>(
     request: Omit<FrameRequest, 'bodyType'> & { readonly responseSchema: S },
   ): Promise<z.output<S>> {
-    return this.#exchange({
-      method: 'POST',
-      path: request.path,
-      headers: exchangeHeaders.sendFrame(request.headers),
-      body: request.body,
-      timeoutMs: request.timeoutMs,
-      signal: request.signal,
-      maxResponseBytes: request.maxResponseBytes ?? clientDefaults.maxJsonResponseBytes,
-    }).then((answer) => checkJsonAnswer(`${this.origin}${request.path}`, answer, request.responseSchema));
+    return this.#exchange(sendFrameExchange(request)).then((answer) =>
+      checkJsonAnswer(`${this.origin}${request.path}`, answer, request.responseSchema),
+    );
   }
 
   /** One request and its whole answer, of any status, read up to a bound under one deadline. */
