@@ -1,5 +1,5 @@
 import type { CurrentLeaderSchema, MetadataResponseSchema } from '@millrace/protocol';
-import { MillraceError, type PartitionError } from '@millrace/protocol';
+import { fromPartitionError, MillraceError, type PartitionError } from '@millrace/protocol';
 import type { z } from 'zod';
 
 type MetadataResponse = z.output<typeof MetadataResponseSchema>;
@@ -174,7 +174,7 @@ export class ClusterMetadata {
       const error = this.#topicErrors.get(topic);
       throw error === undefined
         ? new MillraceError('UNKNOWN_TOPIC_OR_PARTITION', `Topic ${topic} is not known to the cluster.`)
-        : new MillraceError(error.code, error.message, error.details === undefined ? {} : { details: error.details });
+        : fromPartitionError(error);
     }
     const p = info.partitions[partition];
     if (p === undefined) {

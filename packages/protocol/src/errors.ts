@@ -462,6 +462,11 @@ export function toPartitionError(error: unknown): PartitionErrorBody {
   return { code, message, retriable, ...(details === undefined ? {} : { details: { ...details } }) };
 }
 
+/** A per-partition error from an answer, as the typed error it stands for (the inverse of `toPartitionError`). */
+export function fromPartitionError(error: PartitionErrorBody): MillraceError {
+  return new MillraceError(error.code, error.message, error.details === undefined ? {} : { details: error.details });
+}
+
 /** Maps fastify's own error codes (raised before a route's handler runs) to catalogue codes. */
 const fastifyErrorCodes: Readonly<Record<string, ErrorCode>> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',

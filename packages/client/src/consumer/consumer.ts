@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import {
   decodeFetchResponse,
   decodeRecordBatch,
+  fromPartitionError,
   ListOffsetsResponseSchema,
   MillraceError,
   type OffsetSpec,
@@ -623,15 +624,7 @@ export class Consumer extends EventEmitter {
         const { state, generation, fetchOffset } = entry;
         if (generation !== state.generation || !this.#owns(state)) continue;
         if (result.error !== undefined) {
-          this.#partitionFailed(
-            state,
-            new MillraceError(
-              result.error.code,
-              result.error.message,
-              result.error.details === undefined ? {} : { details: result.error.details },
-            ),
-            result.currentLeader,
-          );
+          this.#partitionFailed(state, fromPartitionError(result.error), result.currentLeader);
           continue;
         }
         state.errors = 0;
@@ -762,15 +755,7 @@ export class Consumer extends EventEmitter {
             ?.partitions.find((p) => p.partition === state.partition);
           if (result === undefined) continue;
           if (result.error !== undefined) {
-            this.#partitionFailed(
-              state,
-              new MillraceError(
-                result.error.code,
-                result.error.message,
-                result.error.details === undefined ? {} : { details: result.error.details },
-              ),
-              result.currentLeader,
-            );
+            this.#partitionFailed(state, fromPartitionError(result.error), result.currentLeader);
             continue;
           }
           // No record at or after the time asked: read from the end, as Kafka's offsetsForTimes → latest.

@@ -2,6 +2,7 @@ import {
   type CompressionType,
   encodeProduceRequest,
   encodeRecordBatch,
+  fromPartitionError,
   InitProducerIdResponseSchema,
   MillraceError,
   ProduceResponseSchema,
@@ -519,11 +520,13 @@ export class Producer {
         this.#batchSucceeded(queue, batch, result.baseOffset, result.logAppendTimeMs);
         continue;
       }
-      const failure = new MillraceError(
-        result.error?.code ?? 'UNKNOWN_SERVER_ERROR',
-        result.error?.message ?? `The produce answer for ${queue.topic}-${queue.partition} had no offset.`,
-        result.error?.details === undefined ? {} : { details: result.error.details },
-      );
+      const failure =
+        result.error === undefined
+          ? new MillraceError(
+              'UNKNOWN_SERVER_ERROR',
+              `The produce answer for ${queue.topic}-${queue.partition} had no offset.`,
+            )
+          : fromPartitionError(result.error);
       this.#cluster.noteFailure(failure.code, queue.topic, queue.partition, result.currentLeader);
       this.#batchFailed(queue, batch, failure, now);
     }
