@@ -325,8 +325,10 @@ export class PartitionLog {
       this.#lastBatchEpoch = leaderEpoch;
       this.#cached?.append(stored, baseOffsets);
       // Read again: a log-append-time stamp changed the max timestamp a duplicate is answered with.
+      // Only idempotent producers' batches have state to record: the header is read again for
+      // those alone, keeping the plain producers' hot path as it was.
       for (let i = 0; i < batches.length; i++) {
-        this.#producers.record(readRecordBatchHeader(batches[i]!), baseOffsets[i]!);
+        if (isIdempotent(headers[i]!)) this.#producers.record(readRecordBatchHeader(batches[i]!), baseOffsets[i]!);
       }
       return { baseOffset, lastOffset: next - 1n, logAppendTimeMs: stamp ? nowMs : -1 };
     });
