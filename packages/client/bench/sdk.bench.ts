@@ -45,7 +45,7 @@
  *                          window and print where its time went (adds some overhead, so take
  *                          figures without it)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -57,6 +57,7 @@ import {
   freePorts,
   type Proc,
   type ProcessCluster,
+  spawnNode,
   startProcessCluster,
   stop,
   tail,
@@ -224,20 +225,14 @@ async function startStub(): Promise<Stub> {
   const [port] = (await freePorts(1)) as [number];
   // The loader flags tsx gave this process, without a --cpu-prof meant for this one.
   const execArgv = process.execArgv.filter((flag) => !flag.startsWith('--cpu-prof'));
-  const child = spawn(
-    process.execPath,
-    [...execArgv, STUB_MAIN, String(port), String(PARTITIONS), '1024', String(FETCH_RECORDS)],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+  const proc = spawnNode(
+    'stub',
+    STUB_MAIN,
+    [String(port), String(PARTITIONS), '1024', String(FETCH_RECORDS)],
+    undefined,
+    execArgv,
   );
-  const output: string[] = [];
-  const keep = (chunk: Buffer) => {
-    output.push(chunk.toString());
-    if (output.length > 2000) output.splice(0, 1000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const proc: Proc = { name: 'stub', child, output, exited };
+  const { child, output } = proc;
   await waitFor(
     `the stub broker to listen\n${output.join('')}`,
     () => {

@@ -33,8 +33,15 @@ export interface Proc {
 }
 
 /** Starts `node script ...args`, keeping its recent output (stdout and stderr) for failure messages. */
-export function spawnNode(name: string, script: string, args: readonly string[], env?: NodeJS.ProcessEnv): Proc {
-  const child = spawn(process.execPath, [script, ...args], {
+export function spawnNode(
+  name: string,
+  script: string,
+  args: readonly string[],
+  env?: NodeJS.ProcessEnv,
+  /** Node's own flags, before the script (a TypeScript loader, for one). */
+  nodeArgs: readonly string[] = [],
+): Proc {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(env === undefined ? {} : { env: { ...process.env, ...env } }),
   });
