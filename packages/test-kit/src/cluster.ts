@@ -63,8 +63,10 @@ export async function startProcessCluster(options: ProcessClusterOptions) {
     adminToken,
     controllerPorts,
     brokerPorts,
-    /** `host:port` of every broker, as a client's bootstrap list. */
-    bootstrap: brokerPorts.map((port) => `127.0.0.1:${port}`),
+    /** `host:port` of every broker (added ones too), as a client's bootstrap list. */
+    get bootstrap(): string[] {
+      return brokerPorts.map((port) => `127.0.0.1:${port}`);
+    },
     procs,
     origin(kind: NodeKind, id: number): string {
       const port = (kind === 'controller' ? controllerPorts : brokerPorts)[id - 1];
@@ -80,6 +82,18 @@ export async function startProcessCluster(options: ProcessClusterOptions) {
       const proc = spawnNode(`broker-${id}`, options.brokerMain, brokerArgs(id));
       procs.set(`broker-${id}`, proc);
       return proc;
+    },
+    /** Starts a broker that was not in the cluster, with the next id, on a new free port. */
+    async addBroker(): Promise<{ id: number; proc: Proc }> {
+      const [port] = await freePorts(1);
+      brokerPorts.push(port as number);
+      const id = brokerPorts.length;
+      return { id, proc: cluster.startBroker(id) };
+    },
+    /** Whether the node's process is running (started and not exited). */
+    running(kind: NodeKind, id: number): boolean {
+      const proc = procs.get(`${kind}-${id}`);
+      return proc !== undefined && proc.child.exitCode === null && proc.child.signalCode === null;
     },
     proc(kind: NodeKind, id: number): Proc {
       const proc = procs.get(`${kind}-${id}`);
@@ -121,7 +135,8 @@ export async function startProcessCluster(options: ProcessClusterOptions) {
     async close(): Promise<void> {
       await Promise.all(
         [...procs.values()].map(async (proc) => {
-          if (proc.child.signalCode === 'SIGSTOP') resume(proc);
+          // A SIGSTOPped process would sit out SIGTERM's grace; SIGCONT is harmless to the others.
+          if (proc.child.exitCode === null && proc.child.signalCode === null) resume(proc);
           await stop(proc, 5000).catch(() => undefined);
         }),
       );
