@@ -118,6 +118,16 @@ export async function startProcessCluster(options: ProcessClusterOptions) {
     getJson(kind: NodeKind, id: number, path: string, timeoutMs = 2000): Promise<{ status: number; body: unknown }> {
       return getJson(cluster.origin(kind, id), path, timeoutMs);
     },
+    /** POST `body` as JSON to a node's `path`, its answer as JSON (h2c). */
+    postJson(
+      kind: NodeKind,
+      id: number,
+      path: string,
+      body: unknown,
+      timeoutMs = 2000,
+    ): Promise<{ status: number; body: unknown }> {
+      return postJson(cluster.origin(kind, id), path, body, timeoutMs);
+    },
     /** Waits until every broker running reports `/health` ok (registered, unfenced, caught up). */
     async waitReady(timeoutMs = 30_000): Promise<void> {
       for (const [name, proc] of procs) {
@@ -152,18 +162,42 @@ export type ProcessCluster = Awaited<ReturnType<typeof startProcessCluster>>;
 
 /** One GET over h2c with `node:http2`, its body parsed as JSON when it is. */
 export function getJson(origin: string, path: string, timeoutMs = 2000): Promise<{ status: number; body: unknown }> {
+  return exchange(origin, 'GET', path, undefined, timeoutMs);
+}
+
+/** One POST of `body` as JSON over h2c with `node:http2`, the answer parsed as JSON when it is. */
+export function postJson(
+  origin: string,
+  path: string,
+  body: unknown,
+  timeoutMs = 2000,
+): Promise<{ status: number; body: unknown }> {
+  return exchange(origin, 'POST', path, JSON.stringify(body), timeoutMs);
+}
+
+function exchange(
+  origin: string,
+  method: 'GET' | 'POST',
+  path: string,
+  payload: string | undefined,
+  timeoutMs: number,
+): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
     const session = connect(origin);
     const timer = setTimeout(() => {
       session.destroy();
-      reject(new Error(`GET ${origin}${path}: no answer within ${timeoutMs} ms`));
+      reject(new Error(`${method} ${origin}${path}: no answer within ${timeoutMs} ms`));
     }, timeoutMs);
     session.on('error', (error) => {
       clearTimeout(timer);
       session.destroy();
       reject(error);
     });
-    const stream = session.request({ ':method': 'GET', ':path': path });
+    const stream = session.request({
+      ':method': method,
+      ':path': path,
+      ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+    });
     let status = 0;
     const chunks: Buffer[] = [];
     stream.on('response', (headers) => {
@@ -187,6 +221,6 @@ export function getJson(origin: string, path: string, timeoutMs = 2000): Promise
       session.destroy();
       reject(error);
     });
-    stream.end();
+    stream.end(payload);
   });
 }

@@ -3,6 +3,7 @@ export {
   type NodeKind,
   type ProcessCluster,
   type ProcessClusterOptions,
+  postJson,
   startProcessCluster,
 } from './cluster.js';
 export { freePorts, killHard, type Proc, pause, resume, spawnNode, stop, tail, waitFor } from './processes.js';

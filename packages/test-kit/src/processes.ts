@@ -78,9 +78,12 @@ export async function stop(proc: Proc, graceMs = 5000): Promise<number | null> {
   return code;
 }
 
-/** Polls `check` until it gives a value (not undefined or false), failing after `timeoutMs` with the last error. */
+/**
+ * Polls `check` until it gives a value (not undefined or false), failing after `timeoutMs` with the
+ * last error. `what` may be a function, called for the failure message only (to say what was seen last).
+ */
 export async function waitFor<T>(
-  what: string,
+  what: string | (() => string),
   check: () => T | undefined | false | Promise<T | undefined | false>,
   timeoutMs = 20_000,
 ): Promise<T> {
@@ -94,7 +97,9 @@ export async function waitFor<T>(
       lastError = error;
     }
     if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: lastError });
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`, {
+        cause: lastError,
+      });
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
