@@ -1,0 +1,100 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * Where the machine's cores went during a measured window: the cluster's processes (from
+ * /proc/<pid>/stat), this process (the SDK and the load, from process.cpuUsage) and everything
+ * else (from /proc/stat). They all share the same cores, so a reader can tell whether the load
+ * generator or a neighbour bounded a figure. The parsers are pure; `takeSnapshot` reads /proc.
+ */
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on every Linux build Node runs on). */
+const TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user + system) from the text of /proc/<pid>/stat. */
+export function parseProcessCpuSeconds(stat: string): number {
+  // The command name (field 2) is in parentheses and may hold spaces or ')': count from the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of proc(5), so 11 and 12 counted from field 3.
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`not a /proc/<pid>/stat line: ${stat}`);
+  return (utime + stime) / TICKS_PER_SECOND;
+}
+
+/** CPU seconds the machine has been busy on all its cores (neither idle nor waiting for I/O), from /proc/stat. */
+export function parseMachineBusySeconds(procStat: string): number {
+  const line = procStat.split('\n')[0] ?? '';
+  const [label, ...ticks] = line.trim().split(/\s+/);
+  if (label !== 'cpu' || ticks.length < 5) throw new Error(`not a /proc/stat cpu line: ${line}`);
+  const values = ticks.slice(0, 8).map(Number);
+  const total = values.reduce((a, b) => a + b, 0);
+  return (total - (values[3] ?? 0) - (values[4] ?? 0)) / TICKS_PER_SECOND;
+}
+
+export interface CpuSnapshot {
+  readonly atMs: number;
+  readonly machineBusySeconds: number;
+  /** CPU seconds of each running cluster process by name, and of this process as `bench`. */
+  readonly byProcess: ReadonlyMap<string, number>;
+}
+
+export interface CoresUsed {
+  readonly seconds: number;
+  /** Controllers and brokers together. */
+  readonly cluster: number;
+  readonly brokers: number;
+  readonly controllers: number;
+  /** This process: the SDK and the load generator. */
+  readonly bench: number;
+  /** Every other process on the machine (other people's work, the kernel's threads). */
+  readonly other: number;
+}
+
+/**
+ * Cores used between two snapshots. A process present in only one of them (killed or started
+ * in between) is left out, so a window with a restart undercounts rather than invents.
+ */
+export function coresUsed(before: CpuSnapshot, after: CpuSnapshot): CoresUsed {
+  const seconds = (after.atMs - before.atMs) / 1000;
+  let brokers = 0;
+  let controllers = 0;
+  let bench = 0;
+  for (const [name, end] of after.byProcess) {
+    const start = before.byProcess.get(name);
+    if (start === undefined || end < start) continue;
+    const cores = (end - start) / seconds;
+    if (name === 'bench') bench = cores;
+    else if (name.startsWith('broker-')) brokers += cores;
+    else controllers += cores;
+  }
+  const machine = (after.machineBusySeconds - before.machineBusySeconds) / seconds;
+  const cluster = brokers + controllers;
+  return { seconds, cluster, brokers, controllers, bench, other: Math.max(0, machine - cluster - bench) };
+}
+
+/** "1.62 / 0.31 / 0.02" (cluster / bench / other), as the table's cores column shows it. */
+export function formatCores(used: CoresUsed): string {
+  const cores = (value: number) => (Number.isFinite(value) ? value.toFixed(2) : 'n/a');
+  return `${cores(used.cluster)} / ${cores(used.bench)} / ${cores(used.other)}`;
+}
+
+/** Reads /proc for every process in `pids` (name → pid) and this process's own usage. */
+export function takeSnapshot(pids: ReadonlyMap<string, number>): CpuSnapshot {
+  const byProcess = new Map<string, number>();
+  for (const [name, pid] of pids) {
+    try {
+      byProcess.set(name, parseProcessCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8')));
+    } catch {
+      // Exited between the look and the read: left out of the window.
+    }
+  }
+  const own = process.cpuUsage();
+  byProcess.set('bench', (own.user + own.system) / 1e6);
+  let machineBusySeconds = Number.NaN;
+  try {
+    machineBusySeconds = parseMachineBusySeconds(readFileSync('/proc/stat', 'utf8'));
+  } catch {
+    // Not Linux: "other" comes out NaN and prints as such.
+  }
+  return { atMs: performance.now(), machineBusySeconds, byProcess };
+}
