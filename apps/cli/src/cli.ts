@@ -6,6 +6,11 @@ import { formatTable, toJson } from './table.js';
 
 /** The local cluster that `pnpm dev` starts (docs/operations.md): two of its brokers. */
 export const DEV_BOOTSTRAP = '127.0.0.1:9092,127.0.0.1:9093';
+/**
+ * The dev cluster's admin token (documented, not secret: it listens on loopback only). Used when
+ * neither a bootstrap list nor a token is given, so that the CLI works with `pnpm dev` as it is.
+ */
+export const DEV_ADMIN_TOKEN = 'millrace-dev-admin-token';
 
 export interface Io {
   readonly stdout: Writable;
@@ -33,7 +38,8 @@ Commands:
 
 Options for every command:
   --bootstrap HOST:PORT[,HOST:PORT]     brokers to start from (env MILLRACE_BOOTSTRAP; default ${DEV_BOOTSTRAP}, the pnpm dev cluster)
-  --token TOKEN                         admin token for writes, client token for data (env MILLRACE_TOKEN)
+  --token TOKEN                         admin token for writes, client token for data (env MILLRACE_TOKEN;
+                                        with the default bootstrap, the pnpm dev cluster's token)
   --json                                machine-readable output
   --help                                help for a command (millrace topic create --help)
 `;
@@ -73,6 +79,22 @@ Without --follow it stops once it has read everything that was there when it sta
 };
 
 /** Runs one command; resolves to the exit code. Errors are one line on stderr, never a stack trace. */
+/**
+ * Where the CLI connects and with which token: flags first, then the environment, then the
+ * `pnpm dev` cluster — whose admin token is used only when the bootstrap is the dev cluster's too.
+ */
+export function target(
+  flags: { readonly bootstrap?: string | undefined; readonly token?: string | undefined },
+  env: Readonly<Record<string, string | undefined>>,
+): { bootstrap: string[]; token: string | undefined } {
+  const given = flags.bootstrap ?? env.MILLRACE_BOOTSTRAP;
+  const bootstrap = (given ?? DEV_BOOTSTRAP)
+    .split(',')
+    .map((address) => address.trim())
+    .filter((address) => address.length > 0);
+  return { bootstrap, token: flags.token ?? env.MILLRACE_TOKEN ?? (given === undefined ? DEV_ADMIN_TOKEN : undefined) };
+}
+
 export async function run(argv: readonly string[], io: Io): Promise<number> {
   let client: Millrace | undefined;
   try {
@@ -81,11 +103,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       io.stdout.write(`${(parsed.command !== undefined && HELP[parsed.command]) || GLOBAL_HELP}\n`);
       return parsed.command === undefined && !parsed.help ? 2 : 0;
     }
-    const bootstrap = (parsed.values.bootstrap ?? io.env.MILLRACE_BOOTSTRAP ?? DEV_BOOTSTRAP)
-      .split(',')
-      .map((address) => address.trim())
-      .filter((address) => address.length > 0);
-    const token = parsed.values.token ?? io.env.MILLRACE_TOKEN;
+    const { bootstrap, token } = target({ bootstrap: parsed.values.bootstrap, token: parsed.values.token }, io.env);
     client = new Millrace({
       bootstrap,
       clientId: 'millrace-cli',

@@ -1,3 +1,3 @@
 /** The millrace command as a function, for tests and for tools that embed it. */
-export { DEV_BOOTSTRAP, type Io, run } from './cli.js';
+export { DEV_ADMIN_TOKEN, DEV_BOOTSTRAP, type Io, run, target } from './cli.js';
 export { formatTable } from './table.js';
