@@ -1,7 +1,6 @@
-import { connect } from 'node:http2';
 import { fileURLToPath } from 'node:url';
 import type { Admin, LogEntry } from '@millrace/client';
-import { ContentType, MetadataResponseSchema, Routes } from '@millrace/protocol';
+import { MetadataResponseSchema, Routes } from '@millrace/protocol';
 import { type ProcessCluster, startProcessCluster, waitFor } from '@millrace/test-kit';
 
 /**
@@ -59,10 +58,9 @@ export async function createTopic(
     await waitFor(
       `broker ${id}'s metadata to have ${name}`,
       async () => {
-        const answer = MetadataResponseSchema.parse(
-          await postJson(cluster.origin('broker', id), Routes.metadata, { topics: [name] }, 2000),
-        );
-        const topic = answer.topics[0];
+        const answer = await cluster.postJson('broker', id, Routes.metadata, { topics: [name] });
+        if (answer.status !== 200) return false;
+        const topic = MetadataResponseSchema.parse(answer.body).topics[0];
         return (
           topic !== undefined &&
           topic.error === undefined &&
@@ -73,45 +71,6 @@ export async function createTopic(
       30_000,
     );
   }
-}
-
-/** One JSON POST over h2c (prior knowledge) with `node:http2`; a non-2xx answer is an error. */
-function postJson(origin: string, path: string, body: unknown, timeoutMs: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const session = connect(origin);
-    const fail = (error: unknown) => {
-      clearTimeout(timer);
-      session.destroy();
-      reject(error);
-    };
-    const timer = setTimeout(
-      () => fail(new Error(`POST ${origin}${path}: no answer within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    session.on('error', fail);
-    const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': ContentType.json });
-    let status = 0;
-    const chunks: Buffer[] = [];
-    stream.on('response', (headers) => {
-      status = Number(headers[':status']);
-    });
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.on('error', fail);
-    stream.on('end', () => {
-      clearTimeout(timer);
-      session.close();
-      const text = Buffer.concat(chunks).toString('utf8');
-      if (status < 200 || status >= 300) reject(new Error(`POST ${origin}${path}: ${status} ${text.slice(0, 200)}`));
-      else {
-        try {
-          resolve(JSON.parse(text));
-        } catch (error) {
-          reject(error);
-        }
-      }
-    });
-    stream.end(JSON.stringify(body));
-  });
 }
 
 export async function waitFullIsr(admin: Admin, topic: string, timeoutMs: number): Promise<void> {

@@ -161,15 +161,20 @@ function method(settings: Settings): string[] {
   return lines;
 }
 
-async function runPhases(context: PhaseContext, rows: Row[], notes: string[]): Promise<void> {
+async function runPhases(context: PhaseContext, rows: Row[], notes: string[], stopped: AbortSignal): Promise<void> {
   const { settings, progress, sdkLog } = context;
-  /** Runs one step; a failure becomes its rows' result, and the run goes on with the next. */
+  /**
+   * Runs one step; a failure becomes its rows' result, and the run goes on with the next. After
+   * Ctrl-C nothing more starts, and what fails because the cluster is being stopped is not reported.
+   */
   const attempt = async (label: string, measures: readonly string[], body: () => Promise<void>) => {
+    if (stopped.aborted) return;
     progress.step(label);
     sdkLog.take();
     try {
       await body();
     } catch (error) {
+      if (stopped.aborted) return;
       const text = `failed: ${errorText(error)}`;
       for (const measure of measures) rows.push({ measure, result: text, goal: '', cores: '' });
       progress.log(`${label}: ${text}`);
@@ -245,7 +250,9 @@ async function main(): Promise<number> {
     })();
     return closing;
   };
+  const stopping = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
+    stopping.abort();
     progress.stop();
     process.stderr.write(`${signal}: stopping the cluster\n`);
     void closeAll().finally(() => process.exit(130));
@@ -257,6 +264,7 @@ async function main(): Promise<number> {
     progress.step('start the cluster');
     cluster = await startCluster();
     await cluster.waitReady(60_000);
+    progress.log(`cluster: 3 controllers and 3 brokers, data in ${cluster.root}`);
     client = new Millrace({
       bootstrap: cluster.bootstrap,
       clientId: 'millrace-bench',
@@ -265,7 +273,7 @@ async function main(): Promise<number> {
       logger: sdkLog.sink,
     });
     const context: PhaseContext = { cluster, client, admin: client.admin(), settings, progress, sdkLog };
-    await runPhases(context, rows, notes);
+    await runPhases(context, rows, notes, stopping.signal);
     progress.step('stop the cluster');
   } catch (error) {
     // The cluster did not start (a phase's own failure is caught in its row).
