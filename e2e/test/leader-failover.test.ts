@@ -1,3 +1,4 @@
+import { waitFor } from '@millrace/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatReport } from '../src/checker.js';
 import { broker, type Cluster, checkTopic, startCluster } from '../src/harness.js';
@@ -28,10 +29,11 @@ describe('leader failover', () => {
     await cluster.waitFullyReplicated(topic);
     const client = cluster.client();
     const load = startLoad({ client, topic, partitions: 2 });
+    let victim = 0;
     try {
       await load.waitForAcks(500);
       const before = await cluster.partition(topic, 0);
-      const victim = before.leader as number;
+      victim = before.leader as number;
       await cluster.kill(broker(victim));
       const killedAt = load.acked.length;
 
@@ -51,5 +53,59 @@ describe('leader failover', () => {
     const report = await checkTopic(client, topic, load.acked);
     expect(report.ok, formatReport(report)).toBe(true);
     expect(report.acknowledged).toBe(load.acked.length);
+
+    // Restarted, the killed broker cuts what it had beyond the new leader's log, catches up and rejoins the ISRs.
+    cluster.start(broker(victim));
+    await cluster.waitBrokersAlive([1, 2, 3]);
+    await cluster.waitFullyReplicated(topic);
+  });
+
+  it('a leader frozen with SIGSTOP under acks=all load is replaced; woken, it follows the new leader and its log agrees', async () => {
+    const topic = 'frozen';
+    await cluster.admin.createTopic({
+      name: topic,
+      partitions: 2,
+      replicationFactor: 3,
+      configs: { 'min.insync.replicas': '2' },
+    });
+    await cluster.waitFullyReplicated(topic);
+    // Quick PINGs, so that requests stuck at the frozen leader are given up within seconds.
+    const client = cluster.client({ pingIntervalMs: 500, pingTimeoutMs: 1000 });
+    const load = startLoad({ client, topic, partitions: 2 });
+    let frozen: number | undefined;
+    try {
+      await load.waitForAcks(300);
+      const before = await cluster.partition(topic, 0);
+      frozen = before.leader as number;
+      cluster.pause(broker(frozen));
+      await cluster.waitLeader(topic, 0, { notIn: [frozen] });
+      await load.waitForMore(500);
+
+      // Woken, it still thinks it leads in the old epoch until the metadata says otherwise; it must
+      // not keep any write of that epoch that the new leader does not have.
+      cluster.resume(broker(frozen));
+      frozen = undefined;
+      await cluster.waitBrokersAlive([1, 2, 3]);
+      await cluster.waitFullyReplicated(topic);
+      await load.waitForMore(300);
+    } finally {
+      if (frozen !== undefined) cluster.resume(broker(frozen));
+      await load.stop();
+    }
+    expect(load.failures).toEqual([]);
+    const report = await checkTopic(client, topic, load.acked);
+    expect(report.ok, formatReport(report)).toBe(true);
+
+    // Leadership back to the preferred replicas (the woken broker among them): read through them,
+    // the logs hold the same.
+    await cluster.admin.electPreferredLeaders();
+    await waitFor(
+      'every partition led by its preferred replica',
+      async () => (await cluster.admin.describeTopic(topic)).partitions.every((p) => p.leader === p.replicas[0]),
+      20_000,
+    );
+    const again = await checkTopic(cluster.client(), topic, load.acked);
+    expect(again.ok, formatReport(again)).toBe(true);
+    expect(again.read).toBe(report.read);
   });
 });
