@@ -61,6 +61,12 @@ export const ErrorCatalogue = {
     httpStatus: 409,
     message: 'The controller epoch is older than the current one.',
   },
+  OFFSET_METADATA_TOO_LARGE: {
+    code: 12,
+    retriable: false,
+    httpStatus: 400,
+    message: 'The metadata of a committed offset is larger than the server accepts.',
+  },
   NETWORK_EXCEPTION: {
     code: 13,
     retriable: true,
@@ -252,6 +258,12 @@ export const ErrorCatalogue = {
     retriable: true,
     httpStatus: 503,
     message: 'The preferred leader is not available.',
+  },
+  GROUP_MAX_SIZE_REACHED: {
+    code: 81,
+    retriable: false,
+    httpStatus: 409,
+    message: 'The group has as many members as it may have.',
   },
   ELIGIBLE_LEADERS_NOT_AVAILABLE: {
     code: 83,

@@ -15,6 +15,7 @@
  *
  * Members and topics are identified by strings (member ids, topic ids); partitions by index.
  */
+import { keyOf, type PartitionKey, parseKey } from './partitions.js';
 
 export interface AssignorMember {
   readonly memberId: string;
@@ -29,15 +30,6 @@ export type TopicPartitionCounts = ReadonlyMap<string, number>;
 
 /** Member id → topic id → partitions, ascending. Every member has an entry, empty or not. */
 export type TargetAssignment = Map<string, Map<string, number[]>>;
-
-/** One partition, as a key: `topicId` and index, separated by a character no topic id holds. */
-type PartitionKey = string;
-const SEPARATOR = '\u0000';
-const keyOf = (topicId: string, partition: number): PartitionKey => `${topicId}${SEPARATOR}${partition}`;
-function parseKey(key: PartitionKey): [string, number] {
-  const at = key.lastIndexOf(SEPARATOR);
-  return [key.slice(0, at), Number(key.slice(at + 1))];
-}
 
 export function assignPartitions(members: readonly AssignorMember[], topics: TopicPartitionCounts): TargetAssignment {
   const sorted = [...members].sort((a, b) => compare(a.memberId, b.memberId));
