@@ -194,6 +194,29 @@ export class Cluster implements AsyncDisposable {
     return found;
   }
 
+  /**
+   * The partition once `ok` holds for it; bounded. Admin reads are served by any controller, and a
+   * standby's image can trail the active one's by a moment, so a state is waited for, not read once.
+   */
+  async waitPartition(
+    topic: string,
+    partition: number,
+    what: string,
+    ok: (state: PartitionState) => boolean,
+    timeoutMs = 30_000,
+  ): Promise<PartitionState> {
+    let last = '';
+    return waitFor(
+      () => `${topic}-${partition}: ${what} (last: ${last})`,
+      async () => {
+        const state = await this.partition(topic, partition);
+        last = JSON.stringify(state);
+        return ok(state) ? state : undefined;
+      },
+      timeoutMs,
+    );
+  }
+
   /** The partition's leader once it has one that is not in `notIn`; bounded. */
   async waitLeader(
     topic: string,

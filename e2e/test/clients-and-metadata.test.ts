@@ -162,8 +162,12 @@ describe('clients and metadata', () => {
     await cluster.kill(broker(victim));
     const live = [1, 2, 3, 4].filter((id) => id !== victim);
     await cluster.waitBrokersAlive(live);
-    const described = await cluster.admin.describeCluster();
-    expect(described.brokers.find((b) => b.brokerId === victim)?.state).toBe('fenced');
+    await waitFor(
+      `broker ${victim} fenced`,
+      async () =>
+        (await cluster.admin.describeCluster()).brokers.find((b) => b.brokerId === victim)?.state === 'fenced',
+      10_000,
+    );
     await waitFor(
       `every partition of ${topic} led by a live broker`,
       async () => {

@@ -1,4 +1,5 @@
 import { isMillraceError } from '@millrace/client';
+import { waitFor } from '@millrace/test-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { broker, type Cluster, controller, readLog, startCluster } from '../src/harness.js';
 
@@ -45,7 +46,7 @@ describe('replicas down', () => {
     const followers = [1, 2, 3].filter((id) => id !== leader);
     for (const id of followers) await cluster.kill(broker(id));
     await cluster.waitBrokersAlive([leader as number]);
-    expect((await cluster.partition(topic, 0)).isr).toEqual([leader]);
+    await cluster.waitPartition(topic, 0, 'an ISR of the leader alone', (p) => p.isr.join() === String(leader));
 
     // Refused before anything is written, however often the producer retries within its deadline.
     const refused = await all.send({ topic, messages: [record('refused')] }).catch((error: unknown) => error);
@@ -77,15 +78,14 @@ describe('replicas down', () => {
     await producer.send({ topic, messages: [record('missed')] });
     await cluster.kill(broker(other));
     await cluster.waitBrokersAlive([leader as number]);
+    await cluster.waitPartition(topic, 0, 'an ISR of the leader alone', (p) => p.isr.join() === String(leader));
     await producer.send({ topic, messages: [record('missed', 1)] });
-    expect((await cluster.partition(topic, 0)).isr).toEqual([leader]);
 
     // The last in-sync replica dies; the one that comes back is out of sync.
     await cluster.kill(broker(leader as number));
     cluster.start(broker(behind));
     await cluster.waitBrokersAlive([behind]);
-    const offline = await cluster.partition(topic, 0);
-    expect(offline.leader).toBeNull();
+    const offline = await cluster.waitPartition(topic, 0, 'offline', (p) => p.leader === null);
     expect(offline.isr).toEqual([leader]);
     // Offline it stays: a write finds no leader for its whole delivery timeout, and still none after.
     const refused = await producer.send({ topic, messages: [record('refused')] }).catch((error: unknown) => error);
@@ -98,8 +98,13 @@ describe('replicas down', () => {
     await cluster.admin.alterTopicConfigs(topic, { set: { 'unclean.leader.election.enable': 'true' } });
     expect(await cluster.waitLeader(topic, 0)).toBe(behind);
     expect(await values(topic, 1n)).toEqual(['everyone/0']);
-    expect(await cluster.metric(controller(active), 'millrace_controller_unclean_elections_total')).toBe(1);
-    expect(cluster.tail(controller(active), 200)).toContain('unclean leader election');
+    await waitFor(
+      'the active controller to count one unclean election and log it',
+      async () =>
+        (await cluster.metric(controller(active), 'millrace_controller_unclean_elections_total')) === 1 &&
+        cluster.tail(controller(active), 200).includes('unclean leader election'),
+      10_000,
+    );
     expect((await producer.send({ topic, messages: [record('after')] }))[0]?.offset).toBe(1n);
 
     // The others come back and cut their divergent records: led by another replica, the log is the same.

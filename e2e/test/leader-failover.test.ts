@@ -38,9 +38,14 @@ describe('leader failover', () => {
       const killedAt = load.acked.length;
 
       // A follower that was in sync leads, in a new leader epoch.
-      const successor = await cluster.waitLeader(topic, 0, { notIn: [victim] });
-      expect(before.isr).toContain(successor);
-      expect((await cluster.partition(topic, 0)).leaderEpoch).toBeGreaterThan(before.leaderEpoch);
+      const after = await cluster.waitPartition(
+        topic,
+        0,
+        'a new leader',
+        (p) => p.leader !== null && p.leader !== victim,
+      );
+      expect(before.isr).toContain(after.leader);
+      expect(after.leaderEpoch).toBeGreaterThan(before.leaderEpoch);
 
       // The producer goes on: records of the partition that lost its leader are acknowledged again.
       await load.waitForMore(1000);
