@@ -5,6 +5,7 @@ import {
   allocateProducerIds,
   alterConfigs,
   alterPartition,
+  createOffsetsTopic,
   createPartitions,
   createTopic,
   deleteTopic,
@@ -109,6 +110,42 @@ describe('topic creation', () => {
     commit(image, deleteTopic(image, 'x'));
     expect(image.topicByName('x')).toBeUndefined();
     expect(thrown(() => deleteTopic(image, 'x')).code).toBe('UNKNOWN_TOPIC_OR_PARTITION');
+  });
+});
+
+describe("the consumer groups' internal topic", () => {
+  it('is created once, as the offsets.topic settings say, without retention and with min.insync.replicas 2', () => {
+    const image = clusterWith([1, 2, 3]);
+    const topic = commit(image, createOffsetsTopic(image, testContext()));
+    expect(topic.name).toBe('__consumer_offsets');
+    expect(topic.partitions).toHaveLength(50);
+    expect(topic.partitions.every((p) => p.replicas.length === 3)).toBe(true);
+    expect(image.topicConfig('__consumer_offsets', 'min.insync.replicas')).toBe('2');
+    expect(image.topicConfig('__consumer_offsets', 'retention.ms')).toBe('-1');
+    expect(image.topicConfig('__consumer_offsets', 'retention.bytes')).toBe('-1');
+    // A second call (another broker asking at the same time) changes nothing.
+    const again = createOffsetsTopic(image, testContext());
+    expect(again.records).toEqual([]);
+    expect(again.result.topicId).toBe(topic.topicId);
+  });
+
+  it('waits for enough brokers, and users can neither create nor delete it', () => {
+    const image = clusterWith([1, 2]);
+    expect(thrown(() => createOffsetsTopic(image, testContext())).code).toBe('INVALID_REPLICATION_FACTOR');
+    expect(thrown(() => create(image, { name: '__consumer_offsets', partitions: 1, replicationFactor: 1 })).code).toBe(
+      'INVALID_TOPIC_EXCEPTION',
+    );
+    commit(
+      image,
+      alterConfigs(
+        image,
+        { type: 'cluster' },
+        { set: { 'offsets.topic.replication.factor': 2, 'offsets.topic.num.partitions': 4 } },
+      ),
+    );
+    const topic = commit(image, createOffsetsTopic(image, testContext()));
+    expect(topic.partitions.map((p) => p.replicas.length)).toEqual([2, 2, 2, 2]);
+    expect(thrown(() => deleteTopic(image, '__consumer_offsets')).code).toBe('INVALID_TOPIC_EXCEPTION');
   });
 });
 

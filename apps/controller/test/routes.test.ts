@@ -240,6 +240,11 @@ describe('controller routes refuse bad input', () => {
         'BROKER_ID_NOT_REGISTERED',
       ],
       ['POST', '/v1/producer-ids', internal, { brokerId: 1, brokerEpoch: 999 }, 409, 'STALE_BROKER_EPOCH'],
+      ['POST', '/v1/internal-topics', json, { name: '__consumer_offsets' }, 401, 'AUTHENTICATION_FAILED'],
+      ['POST', '/v1/internal-topics', internal, { name: 'orders' }, 400, 'INVALID_REQUEST', /body\.name/],
+      // One broker alive, offsets.topic.replication.factor 3: not yet.
+      ['POST', '/v1/internal-topics', internal, { name: '__consumer_offsets' }, 400, 'INVALID_REPLICATION_FACTOR'],
+      ['POST', '/v1/topics', admin, { name: '__consumer_offsets' }, 400, 'INVALID_TOPIC_EXCEPTION'],
       [
         'GET',
         '/v1/metadata/stream?fromOffset=-1',

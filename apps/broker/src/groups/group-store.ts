@@ -13,7 +13,7 @@ import {
   toJson,
   union,
 } from './partitions.js';
-import type { CurrentValue, GroupRecord, MemberState, MemberValue, OffsetValue } from './records.js';
+import type { CurrentValue, GroupRecord, MemberState, MemberValue } from './records.js';
 
 /**
  * The consumer groups of one partition of `__consumer_offsets`, as its coordinator keeps them:

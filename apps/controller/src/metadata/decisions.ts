@@ -12,6 +12,7 @@ import {
   MillraceError,
   NO_LEADER,
   normalizeConfigValue,
+  OFFSETS_TOPIC,
   type PartitionError,
   type TopicPartition,
   toPartitionError,
@@ -38,6 +39,9 @@ export interface DecisionContext {
   readonly newTopicId: () => string;
 }
 
+/** The context of a running controller: real randomness and random UUIDs (tests pass seeded ones). */
+export const liveContext = (): DecisionContext => ({ random: Math.random, newTopicId: () => crypto.randomUUID() });
+
 // ---------------------------------------------------------------------------------------------
 // Topics
 
@@ -47,7 +51,14 @@ export function createTopic(
   image: MetadataImage,
   request: CreateTopicRequest,
   context: DecisionContext,
+  { internal = false }: { internal?: boolean } = {},
 ): Decision<TopicState> {
+  if (!internal && request.name === OFFSETS_TOPIC) {
+    throw new MillraceError(
+      'INVALID_TOPIC_EXCEPTION',
+      `"${OFFSETS_TOPIC}" is the consumer groups' internal topic; it is created when a group first needs it.`,
+    );
+  }
   if (image.topicByName(request.name) !== undefined) {
     throw new MillraceError('TOPIC_ALREADY_EXISTS', `Topic "${request.name}" already exists.`);
   }
@@ -64,6 +75,34 @@ export function createTopic(
     records.push(newPartitionRecord(image, topicId, partition, replicas));
   });
   return { records, result: applied(image, records).topicByName(request.name) as TopicState };
+}
+
+/**
+ * Creates `__consumer_offsets` if it does not exist (Kafka creates it on the first coordinator
+ * lookup): `offsets.topic.num.partitions` partitions, replication factor
+ * `offsets.topic.replication.factor` (refused with INVALID_REPLICATION_FACTOR while fewer brokers
+ * are alive), `min.insync.replicas` 2 when the factor allows it, and no retention: committed offsets
+ * and group state must outlive any time limit (Kafka compacts this topic instead).
+ */
+export function createOffsetsTopic(image: MetadataImage, context: DecisionContext): Decision<TopicState> {
+  const existing = image.topicByName(OFFSETS_TOPIC);
+  if (existing !== undefined) return { records: [], result: existing };
+  const replicationFactor = Number(image.clusterConfig('offsets.topic.replication.factor'));
+  return createTopic(
+    image,
+    {
+      name: OFFSETS_TOPIC,
+      partitions: Number(image.clusterConfig('offsets.topic.num.partitions')),
+      replicationFactor,
+      configs: {
+        'min.insync.replicas': String(Math.min(2, replicationFactor)),
+        'retention.ms': '-1',
+        'retention.bytes': '-1',
+      },
+    },
+    context,
+    { internal: true },
+  );
 }
 
 function placeNewPartitions(image: MetadataImage, request: CreateTopicRequest, context: DecisionContext): number[][] {
@@ -151,6 +190,12 @@ export function createPartitions(
 }
 
 export function deleteTopic(image: MetadataImage, topicName: string): Decision<TopicState> {
+  if (topicName === OFFSETS_TOPIC) {
+    throw new MillraceError(
+      'INVALID_TOPIC_EXCEPTION',
+      `"${OFFSETS_TOPIC}" holds every consumer group's committed offsets; it cannot be deleted.`,
+    );
+  }
   const topic = requireTopic(image, topicName);
   return { records: [{ type: 'remove-topic', version: 1, topicId: topic.topicId }], result: topic };
 }

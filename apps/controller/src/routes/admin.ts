@@ -20,6 +20,7 @@ import {
   createTopic,
   deleteTopic,
   electPreferredLeaders,
+  liveContext,
 } from '../metadata/decisions.js';
 import type { ControllerNode } from '../node.js';
 import { clusterHealth, describeBroker, describeTopic, summarizeTopic } from '../views.js';
@@ -75,7 +76,7 @@ export function registerAdminRoutes(app: MillraceServer, options: AdminRoutesOpt
       return reply.code(answer.status).send(answer.body);
     };
 
-  const context = () => ({ random: Math.random, newTopicId: () => crypto.randomUUID() });
+  const context = liveContext;
 
   app.get(Routes.cluster, async (): Promise<ClusterDescription> => {
     const image = controller.image;

@@ -5,12 +5,13 @@ import {
   BrokerHeartbeatRequestSchema,
   BrokerRegistrationRequestSchema,
   ContentType,
+  CreateInternalTopicRequestSchema,
   MetadataStreamQuerySchema,
   MillraceError,
   Routes,
 } from '@millrace/protocol';
 import type { Controller } from '../controller.js';
-import { allocateProducerIds, alterPartition } from '../metadata/decisions.js';
+import { allocateProducerIds, alterPartition, createOffsetsTopic, liveContext } from '../metadata/decisions.js';
 import { metadataStream } from '../metadata/stream.js';
 import type { ControllerNode } from '../node.js';
 
@@ -63,6 +64,13 @@ export function registerClusterRoutes(app: MillraceServer, options: ClusterRoute
     const body = parseBody(AllocateProducerIdsRequestSchema, request);
     const block = await controller.write((image) => allocateProducerIds(image, body.brokerId, body.brokerEpoch));
     return { firstProducerId: block.firstProducerId.toString(), count: block.count };
+  });
+
+  app.post(Routes.createInternalTopic, { onRequest }, async (request) => {
+    requireActive();
+    parseBody(CreateInternalTopicRequestSchema, request);
+    const topic = await controller.write((image) => createOffsetsTopic(image, liveContext()));
+    return { name: topic.name, topicId: topic.topicId, partitions: topic.partitions.length };
   });
 
   /**

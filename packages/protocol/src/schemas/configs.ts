@@ -97,6 +97,18 @@ export const ClusterConfigs = {
     default: 'true',
     doc: 'Whether the active controller moves leadership back to preferred replicas that are alive and in the ISR.',
   },
+  'offsets.topic.num.partitions': {
+    type: 'int',
+    default: '50',
+    doc: "Partitions of __consumer_offsets, created when a group first looks for its coordinator; fixed from then on (a group's partition is its id's hash modulo this).",
+    check: atLeast(1n),
+  },
+  'offsets.topic.replication.factor': {
+    type: 'int',
+    default: '3',
+    doc: 'Replication factor of __consumer_offsets; until this many brokers are alive, coordinator lookups answer COORDINATOR_NOT_AVAILABLE.',
+    check: atLeast(1n),
+  },
   'replica.lag.time.max.ms': {
     type: 'long',
     default: '30000',
