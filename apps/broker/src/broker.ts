@@ -1,11 +1,18 @@
 import { createServer, listen, type MillraceServer, requireBearerToken } from '@millrace/http';
 import type { MetadataImage } from '@millrace/metadata';
-import { AllocateProducerIdsResponseSchema, MillraceError, Routes } from '@millrace/protocol';
+import {
+  AllocateProducerIdsResponseSchema,
+  CreateInternalTopicResponseSchema,
+  MillraceError,
+  OFFSETS_TOPIC,
+  Routes,
+} from '@millrace/protocol';
 import type { Logger } from 'pino';
 import { ControllerClient } from './cluster/controller-client.js';
 import { BrokerLifecycle } from './cluster/lifecycle.js';
 import { MetadataFollower } from './cluster/metadata-follower.js';
 import type { BrokerConfig } from './config.js';
+import { GroupCoordinator } from './groups/coordinator.js';
 import { LevelLogStore, LogManager } from './log/index.js';
 import { BrokerMetrics } from './metrics.js';
 import { ProducerIds } from './producers/producer-ids.js';
@@ -13,6 +20,7 @@ import { FetchSessionCache } from './replication/fetch-sessions.js';
 import { ReplicaManager } from './replication/replica-manager.js';
 import { registerAdminProxy } from './routes/admin.js';
 import { registerClientRoutes } from './routes/client.js';
+import { registerGroupRoutes } from './routes/groups.js';
 import { registerProducerIdRoutes } from './routes/producer-ids.js';
 import { registerReplicationRoutes } from './routes/replication.js';
 
@@ -38,6 +46,7 @@ export class Broker {
   readonly manager: ReplicaManager;
   readonly lifecycle: BrokerLifecycle;
   readonly follower: MetadataFollower;
+  readonly groups: GroupCoordinator;
   readonly #logger: Logger;
   readonly #controllers: ControllerClient;
   readonly #adminProxy: { close(): Promise<void> };
@@ -149,6 +158,29 @@ export class Broker {
       producerIds,
       auth: config.clientToken === null ? undefined : requireBearerToken(config.clientToken),
     });
+    this.groups = new GroupCoordinator({
+      brokerId: config.brokerId,
+      manager: this.manager,
+      readyImage,
+      createOffsetsTopic: async () => {
+        await this.#controllers.call(
+          Routes.createInternalTopic,
+          { name: OFFSETS_TOPIC },
+          CreateInternalTopicResponseSchema,
+        );
+      },
+      settings: {
+        sessionTimeoutMs: config.groupSessionTimeoutMs,
+        heartbeatIntervalMs: config.groupHeartbeatIntervalMs,
+        maxSize: config.groupMaxSize,
+      },
+      logger,
+    });
+    registerGroupRoutes(this.server, {
+      coordinator: this.groups,
+      readyImage,
+      auth: config.clientToken === null ? undefined : requireBearerToken(config.clientToken),
+    });
     this.#adminProxy = registerAdminProxy(this.server, config.controllers);
   }
 
@@ -178,6 +210,7 @@ export class Broker {
     const address = await listen(this.server, this.config.listen);
     this.follower.start();
     this.manager.start(1000);
+    this.groups.start();
     this.#retentionTimer = setInterval(() => void this.applyRetention(), this.config.logRetentionCheckIntervalMs);
     this.#retentionTimer.unref();
     await this.lifecycle.start();
@@ -230,6 +263,7 @@ export class Broker {
     } else {
       this.lifecycle.stop();
     }
+    await this.groups.close();
     await this.server.close();
     await this.manager.stop();
     await this.follower.stop();

@@ -53,7 +53,20 @@ export const BrokerConfigSchema = z
     replicaFetchWaitMaxMs: z.int().min(0).max(60_000).default(500),
     /** How long a SIGTERM waits for the controller to move this broker's leaderships away before stopping anyway. */
     controlledShutdownTimeoutMs: z.int().min(0).max(600_000).default(30_000),
+    /** A group member not heard from for this long is removed (Kafka's group.consumer.session.timeout.ms). */
+    groupSessionTimeoutMs: z.int().min(1000).max(3_600_000).default(45_000),
+    /**
+     * How long a member's heartbeat is held when nothing changes for it (Kafka's
+     * group.consumer.heartbeat.interval.ms); members hear of changes at once whatever this is.
+     */
+    groupHeartbeatIntervalMs: z.int().min(100).max(600_000).default(5000),
+    /** The most members a group may have (Kafka's group.consumer.max.size). */
+    groupMaxSize: z.int().min(1).max(100_000).default(1000),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .refine((config) => config.groupHeartbeatIntervalMs < config.groupSessionTimeoutMs, {
+    message: 'groupHeartbeatIntervalMs must be shorter than groupSessionTimeoutMs',
+    path: ['groupHeartbeatIntervalMs'],
   })
   .transform((config) => ({ ...config, advertised: config.advertised ?? config.listen }));
 export type BrokerConfig = z.output<typeof BrokerConfigSchema>;
@@ -76,6 +89,8 @@ Flags (each overrides the file):
   --log-retention-check-interval-ms N   default 300000
   --replica-fetch-wait-max-ms N default 500
   --tail-cache-bytes N          memory for the newest batches, default 67108864 (64 MiB); 0 is off
+  --group-session-timeout-ms N  a silent group member is removed after this, default 45000
+  --group-heartbeat-interval-ms N   members' heartbeat interval, default 5000
   --log-level LEVEL             fatal, error, warn, info, debug, trace or silent
   --help                        this text`;
 
@@ -95,6 +110,8 @@ const FLAGS: readonly FlagSpec[] = [
   { flag: 'log-retention-check-interval-ms', field: 'logRetentionCheckIntervalMs', kind: 'int' },
   { flag: 'replica-fetch-wait-max-ms', field: 'replicaFetchWaitMaxMs', kind: 'int' },
   { flag: 'tail-cache-bytes', field: 'tailCacheBytes', kind: 'int' },
+  { flag: 'group-session-timeout-ms', field: 'groupSessionTimeoutMs', kind: 'int' },
+  { flag: 'group-heartbeat-interval-ms', field: 'groupHeartbeatIntervalMs', kind: 'int' },
   { flag: 'log-level', field: 'logLevel', kind: 'string' },
 ];
 

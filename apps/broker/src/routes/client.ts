@@ -10,6 +10,7 @@ import {
   type MetadataResponse,
   MillraceError,
   NO_LEADER,
+  OFFSETS_TOPIC,
   offsetToJson,
   type ProduceResponse,
   Routes,
@@ -110,6 +111,11 @@ export function registerClientRoutes(app: MillraceServer, options: ClientRoutesO
       partitions: partitions.map(async (item): Promise<ProduceResponse['topics'][number]['partitions'][number]> => {
         const resolved = resolvePartition(manager, image, topic, item.partition);
         try {
+          if (topic === OFFSETS_TOPIC)
+            throw new MillraceError(
+              'INVALID_TOPIC_EXCEPTION',
+              `${OFFSETS_TOPIC} is written by group coordinators only.`,
+            );
           if (resolved.partition === undefined) throw resolved.error;
           const batches = splitRecordBatches(item.records);
           const answer = await resolved.partition.appendAsLeader({

@@ -148,7 +148,7 @@ export const OffsetFetchResponseSchema = z.strictObject({
   groupId: GroupIdSchema,
   offsets: z.array(CommittedOffsetSchema),
 });
-export type OffsetFetchResponse = z.infer<typeof OffsetFetchResponseSchema>;
+export type OffsetFetchResponse = z.input<typeof OffsetFetchResponseSchema>;
 
 export const GroupStateSchema = z.enum(['empty', 'assigning', 'reconciling', 'stable']);
 
@@ -181,7 +181,7 @@ export const DescribeGroupResponseSchema = z.strictObject({
   members: z.array(DescribedMemberSchema),
   offsets: z.array(CommittedOffsetSchema),
 });
-export type DescribeGroupResponse = z.infer<typeof DescribeGroupResponseSchema>;
+export type DescribeGroupResponse = z.input<typeof DescribeGroupResponseSchema>;
 
 /** POST /v1/groups/delete, to the coordinator: an empty group and its offsets. */
 export const DeleteGroupRequestSchema = z.strictObject({ groupId: GroupIdSchema });
