@@ -231,7 +231,7 @@ export class GroupCoordinator {
         if (partition?.role !== 'leader') continue;
         led.add(index);
         const shard = this.#shards.get(index);
-        if (shard !== undefined && shard.current && shard.state !== 'failed') continue;
+        if (shard?.current && shard.state !== 'failed') continue;
         if (shard !== undefined) this.#unload(shard, 'reloading');
         this.#load(new Shard(partition, this.#options.settings));
       }
@@ -265,7 +265,7 @@ export class GroupCoordinator {
       throw new MillraceError('COORDINATOR_NOT_AVAILABLE', `${OFFSETS_TOPIC} does not exist yet.`);
     const index = groupPartition(groupId, topic.partitions.length);
     const shard = this.#shards.get(index);
-    if (shard !== undefined && shard.current) {
+    if (shard?.current) {
       if (shard.state === 'active') return shard;
       if (shard.state === 'loading')
         throw new MillraceError(
