@@ -40,6 +40,7 @@
  *   FAILOVER_TRIALS  kill -9 trials (default 3)
  *   BENCH_WRITE      false: print the table, leave BENCHMARKS.md alone (default true)
  *   BENCHMARKS_FILE  the file to write (default the repository's BENCHMARKS.md)
+ *   BENCH_NOTE       a sentence the section carries (say, that the machine was busy)
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -302,6 +303,7 @@ async function main(): Promise<number> {
           '`FAILOVER_TRIALS` and the other variables in the header of bench/src/main.ts lengthen or shorten it.',
         `- Machine: ${describeMachine(machine)}; load average at the start ${describeLoad(machine.loadAverage)}.`,
         `- Date: ${utcMinute(startedAt)}, ${buildDescription()}; the run took ${formatDuration(runSeconds)}.`,
+        ...(settings.note === undefined ? [] : [`- Note: ${settings.note}`]),
         '- Cluster: 3 controllers and 3 brokers (apps/*/dist/main.js) with their default settings, log level warn, on ' +
           `loopback; topics of ${settings.partitions} partitions, \`replication.factor\` 3, \`min.insync.replicas\` 2. ` +
           'One SDK client (`@millrace/client`, dist/) in the bench process, which shares the cores with the cluster.',

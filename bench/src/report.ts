@@ -42,6 +42,32 @@ export function goalText(goal: string, value: number, met: (value: number) => bo
   return `${goal}: ${Number.isFinite(value) && met(value) ? 'met' : 'not met'}`;
 }
 
+/**
+ * Prose folded at `width` columns, as the rest of BENCHMARKS.md is: each line of `text` is a
+ * paragraph or a list item (`- …`, whose continuation lines are indented by two spaces); words
+ * are never split, so a word longer than the width stands on a line of its own.
+ */
+export function wrapProse(text: string, width: number): string {
+  return text
+    .split('\n')
+    .map((line) => {
+      const indent = line.startsWith('- ') ? '  ' : '';
+      const lines: string[] = [];
+      let current = '';
+      for (const word of line.split(' ').filter((w) => w !== '')) {
+        const candidate = current === '' ? word : `${current} ${word}`;
+        if ([...candidate].length <= width || current === '' || current === indent) current = candidate;
+        else {
+          lines.push(current);
+          current = `${indent}${word}`;
+        }
+      }
+      lines.push(current);
+      return lines.join('\n');
+    })
+    .join('\n');
+}
+
 export interface SectionParts {
   readonly title: string;
   /** Paragraphs and lists, already in Markdown, between the title and the table. */
@@ -51,9 +77,10 @@ export interface SectionParts {
   readonly notes: readonly string[];
 }
 
-/** The whole section, markers included, as `replaceSection` puts it into the file. */
+/** The whole section, markers included, as `replaceSection` puts it into the file; prose folded at 100 columns. */
 export function buildSection(parts: SectionParts): string {
-  const blocks = [`## ${parts.title}`, ...parts.preamble, parts.table, ...parts.notes];
+  const prose = (blocks: readonly string[]) => blocks.map((b) => wrapProse(b, 100));
+  const blocks = [`## ${parts.title}`, ...prose(parts.preamble), parts.table, ...prose(parts.notes)];
   return `${SECTION_START}\n${blocks.join('\n\n')}\n${SECTION_END}`;
 }
 

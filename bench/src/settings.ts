@@ -27,6 +27,8 @@ export interface Settings {
   readonly write: boolean;
   /** The file to write; undefined means the repository's BENCHMARKS.md. */
   readonly benchmarksFile: string | undefined;
+  /** A sentence for the section from whoever ran it (the machine was busy, say). */
+  readonly note: string | undefined;
 }
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -46,7 +48,23 @@ export const VARIABLES = [
   ['FAILOVER_TRIALS', '3', 'kill -9 trials'],
   ['BENCH_WRITE', 'true', '`false` prints the table without writing BENCHMARKS.md'],
   ['BENCHMARKS_FILE', '(the repository’s BENCHMARKS.md)', 'where the section is written'],
+  ['BENCH_NOTE', '(none)', 'a sentence the section carries (the machine was busy, say)'],
 ] as const;
+
+/** The variables that change what is measured (the others only change where the report goes). */
+const MEASURING = new Set([
+  'PHASES',
+  'BENCH_SCALE',
+  'PARTITIONS',
+  'WARMUP_SECONDS',
+  'PRODUCE_SECONDS',
+  'SEND_BYTES',
+  'SENDS_IN_FLIGHT',
+  'CONSUME_SECONDS',
+  'LATENCY_SECONDS',
+  'LATENCY_RATES',
+  'FAILOVER_TRIALS',
+]);
 
 function text(env: Environment, name: string): string | undefined {
   const value = env[name]?.trim();
@@ -96,12 +114,13 @@ export function readSettings(env: Environment): Settings {
     failoverTrials: Math.max(1, Math.round(positive(env, 'FAILOVER_TRIALS', 3, true) * scale)),
     write: write === 'true',
     benchmarksFile: text(env, 'BENCHMARKS_FILE'),
+    note: text(env, 'BENCH_NOTE'),
   };
 }
 
-/** The variables that were set, as `NAME=value` (empty when the run used the defaults). */
+/** The variables set that change what is measured, as `NAME=value` (empty when the run used the defaults). */
 export function variablesSet(env: Environment): string[] {
   return VARIABLES.map(([name]) => name)
-    .filter((name) => text(env, name) !== undefined)
+    .filter((name) => MEASURING.has(name) && text(env, name) !== undefined)
     .map((name) => `${name}=${text(env, name)}`);
 }

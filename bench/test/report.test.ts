@@ -1,6 +1,14 @@
 import * as assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildSection, formatTable, goalText, replaceSection, SECTION_END, SECTION_START } from '../src/report.js';
+import {
+  buildSection,
+  formatTable,
+  goalText,
+  replaceSection,
+  SECTION_END,
+  SECTION_START,
+  wrapProse,
+} from '../src/report.js';
 
 const DOCUMENT = [
   '# Benchmarks',
@@ -95,5 +103,20 @@ describe('goalText', () => {
       goalText('p99 < 5 ms', Number.NaN, (v) => !(v >= 5)),
       'p99 < 5 ms: not met',
     );
+  });
+});
+
+describe('wrapProse', () => {
+  it('folds paragraphs at the width without splitting words, list items with a hanging indent', () => {
+    const text = 'one two three four five six\n- seven eight nine ten eleven';
+    assert.equal(wrapProse(text, 13), 'one two three\nfour five six\n- seven eight\n  nine ten\n  eleven');
+  });
+
+  it('keeps a word longer than the width whole, on its own line', () => {
+    assert.equal(wrapProse('a `bench/src/main.ts` b', 8), 'a\n`bench/src/main.ts`\nb');
+  });
+
+  it('leaves short lines and the line structure alone', () => {
+    assert.equal(wrapProse('From this run:\n- a\n- b', 100), 'From this run:\n- a\n- b');
   });
 });

@@ -35,10 +35,9 @@ describe('readSettings', () => {
     assert.equal(readSettings({ PRODUCE_SECONDS: '' }).produceSeconds, 8);
   });
 
-  it('lists the variables a run was given', () => {
-    assert.deepEqual(variablesSet({ BENCH_SCALE: '0.5', HOME: '/root', PHASES: ' latency ' }), [
-      'PHASES=latency',
-      'BENCH_SCALE=0.5',
-    ]);
+  it('lists the variables a run was given that change what it measures', () => {
+    const env = { BENCH_SCALE: '0.5', HOME: '/root', PHASES: ' latency ', BENCH_WRITE: 'false', BENCH_NOTE: 'busy' };
+    assert.equal(readSettings(env).note, 'busy');
+    assert.deepEqual(variablesSet(env), ['PHASES=latency', 'BENCH_SCALE=0.5']);
   });
 });

@@ -129,7 +129,7 @@ export async function failover(context: PhaseContext): Promise<{ rows: Row[]; no
   return {
     rows: [
       {
-        measure: `failover: kill -9 of a leader under an acks=all producer → first acknowledged write on each of its partitions (${trials.length} trials)`,
+        measure: `failover: kill -9 of a leader → first acknowledged write on each of its partitions (${trials.length} trials)`,
         result:
           `median ${formatCount(median(writes))} ms, max ${formatCount(max)} ms ` +
           `(new leaders in metadata after median ${elected.length === 0 ? 'n/a' : `${formatCount(median(elected))} ms`})` +
