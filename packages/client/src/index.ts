@@ -24,6 +24,7 @@ export type {
   TopicPartition,
 } from './consumer/consumer.js';
 export { Consumer } from './consumer/consumer.js';
+export type { RebalanceListener } from './consumer/group.js';
 export type { LogEntry, LogLevel, LogSink } from './logger.js';
 export type {
   ClientOptionsInput as ClientOptions,

@@ -124,6 +124,21 @@ export const ConsumerOptionsSchema = z.strictObject({
     .max(2 ** 40)
     .default(64 * 1024 * 1024),
   requestTimeoutMs: ms(600_000).min(1).default(30_000),
+  /**
+   * Joins this consumer group: partitions come from `subscribe()`, shared with the group's other
+   * members by the coordinator, and positions start from the group's committed offsets.
+   */
+  groupId: z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(/^[^\p{Cc}]+$/u, 'a group id must not contain control characters')
+    .optional(),
+  /** Commit the positions of processed records every `autoCommitIntervalMs`, and on revocation and close. */
+  autoCommit: z.boolean().default(true),
+  autoCommitIntervalMs: ms(3_600_000).min(100).default(5000),
+  /** How long the member may take to give up partitions in a rebalance before it is removed (Kafka's max.poll.interval.ms). */
+  rebalanceTimeoutMs: ms(3_600_000).min(1000).default(300_000),
   retry: RetryOverrideSchema.optional(),
 });
 export type ConsumerOptionsInput = z.input<typeof ConsumerOptionsSchema>;

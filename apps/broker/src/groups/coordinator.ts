@@ -450,6 +450,7 @@ export class GroupCoordinator {
       memberId: response.memberId,
       memberEpoch: response.memberEpoch,
       heartbeatIntervalMs: response.heartbeatIntervalMs,
+      sessionTimeoutMs: this.#options.settings.sessionTimeoutMs,
       assignment: response.assignment.map(({ topicId, partitions }) => ({
         topicId,
         topic: image?.topicById(topicId)?.name ?? null,

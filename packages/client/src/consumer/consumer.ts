@@ -15,6 +15,7 @@ import { ByteBudget } from '../byte-budget.js';
 import { type Cluster, closedError } from '../cluster.js';
 import type { Logger } from '../logger.js';
 import { backoffMs, type RetryOptions } from '../retry.js';
+import { GroupMember, type RebalanceListener } from './group.js';
 
 export interface TopicPartition {
   readonly topic: string;
@@ -53,6 +54,11 @@ export interface ConsumerOptions {
   readonly maxBytesPerPartition: number;
   readonly maxBufferedBytes: number;
   readonly requestTimeoutMs: number;
+  /** Set: a member of this consumer group, reading what `subscribe` gets it. */
+  readonly groupId?: string | undefined;
+  readonly autoCommit: boolean;
+  readonly autoCommitIntervalMs: number;
+  readonly rebalanceTimeoutMs: number;
 }
 
 export interface RunOptions {
@@ -69,6 +75,8 @@ interface PartitionState {
   fetchOffset: bigint | undefined;
   /** The next offset to hand to the application. */
   position: bigint | undefined;
+  /** The position after the last record the application has finished with: what a group commits. */
+  processed: bigint | undefined;
   /** How to find the position when it is unknown. */
   reset: OffsetSpec | undefined;
   paused: boolean;
@@ -139,6 +147,9 @@ export class Consumer extends EventEmitter {
   readonly #stop = new AbortController();
   #pumpTimer: NodeJS.Timeout | undefined;
   #refreshing = false;
+  /** The partition whose records a handler is working on, and when it will be done. */
+  #handling: { state: PartitionState; done: Promise<void> } | undefined;
+  readonly #group: GroupMember | undefined;
 
   constructor(cluster: Cluster, options: ConsumerOptions, retry: RetryOptions, logger: Logger) {
     super();
@@ -147,6 +158,95 @@ export class Consumer extends EventEmitter {
     this.#retry = retry;
     this.#logger = logger;
     this.#budget = new ByteBudget(options.maxBufferedBytes);
+    if (options.groupId !== undefined) {
+      this.#group = new GroupMember(
+        cluster,
+        {
+          take: (partitions) => this.#take(partitions),
+          release: (partitions) => this.#release(partitions),
+          processed: (tp) => this.#partitions.get(key(tp.topic, tp.partition))?.processed,
+          fail: (error) => this.#fail(error),
+        },
+        {
+          groupId: options.groupId,
+          autoCommit: options.autoCommit,
+          autoCommitIntervalMs: options.autoCommitIntervalMs,
+          rebalanceTimeoutMs: options.rebalanceTimeoutMs,
+          requestTimeoutMs: options.requestTimeoutMs,
+        },
+        retry,
+        logger.child('group'),
+      );
+    }
+  }
+
+  /** The group member's id (a UUID), when this consumer is in a group. */
+  get memberId(): string | undefined {
+    return this.#group?.memberId;
+  }
+
+  /**
+   * Joins the consumer group (the `groupId` option) with these topics, or the topics whose names
+   * match a pattern (matched here, against the cluster's topics, at each metadata refresh); calling
+   * it again changes the subscription. The coordinator shares the topics' partitions among the
+   * group's members; `listener` hears of each change.
+   */
+  subscribe(topics: readonly string[] | RegExp, listener: RebalanceListener = {}): void {
+    this.#checkOpen();
+    if (this.#group === undefined)
+      throw new MillraceError('INVALID_REQUEST', 'subscribe needs the groupId option; without a group, use assign.');
+    if (!(topics instanceof RegExp) && (topics.length === 0 || topics.some((t) => typeof t !== 'string' || t === '')))
+      throw new MillraceError('INVALID_REQUEST', 'subscribe takes a non-empty list of topic names, or a RegExp.');
+    this.#group.subscribe(topics, listener);
+  }
+
+  /**
+   * Commits offsets to the group: the given ones, or the position after the last record the
+   * application has finished with, for each partition this member owns (at-least-once: a record is
+   * finished once its handler returned, or once the iterator was asked for the next record).
+   */
+  async commit(offsets?: readonly (TopicPartition & { readonly offset: bigint })[]): Promise<void> {
+    this.#checkOpen();
+    if (this.#group === undefined) throw new MillraceError('INVALID_REQUEST', 'commit needs the groupId option.');
+    await this.#group.commit(offsets);
+  }
+
+  /** Group: starts reading partitions the coordinator gave, from their committed offsets. */
+  #take(partitions: readonly (TopicPartition & { readonly committed: bigint | undefined })[]): void {
+    for (const { topic, partition, committed } of partitions) {
+      const k = key(topic, partition);
+      this.#partitions.set(k, {
+        topic,
+        partition,
+        key: k,
+        fetchOffset: committed,
+        position: committed,
+        processed: committed,
+        reset: committed === undefined ? this.#defaultReset() : undefined,
+        paused: false,
+        generation: 0,
+        retryAt: 0,
+        errors: 0,
+      });
+    }
+    this.#pump();
+  }
+
+  /** Group: stops reading partitions, and waits for a handler still working on one of them. */
+  async #release(partitions: readonly TopicPartition[]): Promise<Map<string, bigint>> {
+    const gone = new Set(partitions.map(({ topic, partition }) => key(topic, partition)));
+    const states = [...gone].flatMap((k) => {
+      const state = this.#partitions.get(k);
+      return state === undefined ? [] : [state];
+    });
+    const handling = this.#handling;
+    for (const k of gone) this.#partitions.delete(k);
+    this.#dropBuffered((state) => gone.has(state.key));
+    if (handling !== undefined && gone.has(handling.state.key)) await handling.done;
+    // Read after the handler finished: its last record counts as processed.
+    const processed = new Map<string, bigint>();
+    for (const state of states) if (state.processed !== undefined) processed.set(state.key, state.processed);
+    return processed;
   }
 
   /**
@@ -155,6 +255,11 @@ export class Consumer extends EventEmitter {
    */
   async assign(assignments: readonly (TopicPartition | { readonly topic: string })[]): Promise<void> {
     this.#checkOpen();
+    if (this.#group !== undefined)
+      throw new MillraceError(
+        'INVALID_REQUEST',
+        'A group member reads what the group gives it: use subscribe, not assign.',
+      );
     for (const assignment of assignments) {
       const partitions =
         'partition' in assignment
@@ -172,6 +277,7 @@ export class Consumer extends EventEmitter {
           key: k,
           fetchOffset: undefined,
           position: undefined,
+          processed: undefined,
           reset: this.#defaultReset(),
           paused: false,
           generation: 0,
@@ -256,6 +362,8 @@ export class Consumer extends EventEmitter {
         if (fetched.generation !== fetched.state.generation || !this.#owns(fetched.state)) break;
         fetched.state.position = message.offset + 1n;
         yield message;
+        // Asked for the next one: the application is done with this one.
+        fetched.state.processed = message.offset + 1n;
       }
     }
   }
@@ -280,6 +388,13 @@ export class Consumer extends EventEmitter {
         if (fetched === undefined) return;
         const { state } = fetched;
         const current = () => fetched.generation === state.generation && this.#owns(state);
+        let finished = () => {};
+        this.#handling = {
+          state,
+          done: new Promise<void>((resolve) => {
+            finished = resolve;
+          }),
+        };
         try {
           if (options.eachBatch !== undefined) {
             if (!current()) continue;
@@ -290,11 +405,15 @@ export class Consumer extends EventEmitter {
               highWatermark: fetched.highWatermark,
             });
             const last = fetched.messages.at(-1);
-            if (last !== undefined && current()) state.position = last.offset + 1n;
+            if (last !== undefined) {
+              state.processed = last.offset + 1n;
+              if (current()) state.position = last.offset + 1n;
+            }
           } else {
             for (const message of fetched.messages) {
               if (!current()) break;
               await options.eachMessage?.(message);
+              state.processed = message.offset + 1n;
               if (current()) state.position = message.offset + 1n;
             }
           }
@@ -309,6 +428,9 @@ export class Consumer extends EventEmitter {
           });
           this.#fail(error);
           throw error;
+        } finally {
+          this.#handling = undefined;
+          finished();
         }
       }
     } finally {
@@ -332,6 +454,8 @@ export class Consumer extends EventEmitter {
   /** Stops fetching and ends the iterator and `run`; releases every timer. Positions stay readable. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    // A member commits, gives up its partitions and leaves the group while it can still talk.
+    await this.#group?.close();
     this.#closed = true;
     this.#stop.abort(closedError());
     clearTimeout(this.#pumpTimer);

@@ -89,6 +89,12 @@ export const GroupHeartbeatResponseSchema = z.strictObject({
   /** -1 after a leave. */
   memberEpoch: z.int().min(-1),
   heartbeatIntervalMs: z.int().min(0),
+  /**
+   * The group's session timeout: a member that has had no answer for this long (counted from when
+   * it sent the heartbeat last answered) must consider its partitions lost, as the coordinator
+   * will have given them away.
+   */
+  sessionTimeoutMs: z.int().min(0),
   /** What the member may own now: it revokes what it owns beyond this and starts what is new. */
   assignment: z.array(GroupAssignedTopicSchema),
 });

@@ -1,0 +1,142 @@
+import { fileURLToPath } from 'node:url';
+import { type ProcessCluster, startProcessCluster, tail, waitFor } from '@millrace/test-kit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Consumer, Millrace, type TopicPartition } from '../src/index.js';
+
+// Consumer groups through the SDK, against three controller and three broker processes: members
+// share partitions evenly, hand them over on join and leave without two owners, commit as they go,
+// and a new member resumes from the committed offsets.
+
+const BROKER_MAIN = fileURLToPath(new URL('../../../apps/broker/dist/main.js', import.meta.url));
+const CONTROLLER_MAIN = fileURLToPath(new URL('../../../apps/controller/dist/main.js', import.meta.url));
+
+let cluster: ProcessCluster;
+let client: Millrace;
+
+beforeAll(async () => {
+  cluster = await startProcessCluster({
+    controllerMain: CONTROLLER_MAIN,
+    brokerMain: BROKER_MAIN,
+    brokerFlags: [
+      ...['--heartbeat-interval-ms', '200', '--replica-fetch-wait-max-ms', '200'],
+      ...['--group-session-timeout-ms', '6000', '--group-heartbeat-interval-ms', '2000'],
+    ],
+    controllerFlags: ['--broker-session-timeout-ms', '1500'],
+  });
+  await cluster.waitReady();
+  client = new Millrace({ bootstrap: cluster.bootstrap, token: cluster.adminToken, logLevel: 'nothing' });
+  const admin = client.admin();
+  await waitFor(
+    'every broker alive',
+    async () => (await admin.describeCluster()).brokers.filter((b) => b.state === 'alive').length === 3,
+    30_000,
+  );
+  await admin.alterClusterConfigs({ set: { 'offsets.topic.num.partitions': 6 } });
+}, 60_000);
+
+afterAll(async () => {
+  if (process.env.MILLRACE_LOG !== undefined)
+    for (const [name, proc] of cluster.procs) console.log(name, tail(proc, 40));
+  await client?.close();
+  await cluster?.close();
+}, 30_000);
+
+interface Member {
+  readonly consumer: Consumer;
+  readonly owned: Set<string>;
+  readonly seen: { key: string; offset: bigint; member: number }[];
+  readonly done: Promise<void>;
+}
+
+const name = (tp: TopicPartition) => `${tp.topic}-${tp.partition}`;
+
+/** A group member that records what it reads and the partitions it owns, as its listener hears. */
+function member(index: number, groupId: string, topics: string[] | RegExp, all: Member[]): Member {
+  const consumer = client.consumer({ groupId, autoOffsetReset: 'earliest', maxWaitMs: 200, autoCommitIntervalMs: 500 });
+  const owned = new Set<string>();
+  const seen: Member['seen'] = [];
+  consumer.subscribe(topics, {
+    onAssigned: (partitions) => {
+      for (const tp of partitions) {
+        // Never two owners: no other live member owns what this one is given.
+        for (const other of all) if (other.owned.has(name(tp))) throw new Error(`${name(tp)} given twice`);
+        owned.add(name(tp));
+      }
+    },
+    onRevoked: (partitions) => {
+      for (const tp of partitions) owned.delete(name(tp));
+    },
+    onLost: (partitions) => {
+      for (const tp of partitions) owned.delete(name(tp));
+    },
+  });
+  const done = consumer.run({
+    eachMessage: (message) => {
+      seen.push({ key: `${message.topic}-${message.partition}`, offset: message.offset, member: index });
+    },
+  });
+  const entry = { consumer, owned, seen, done };
+  all.push(entry);
+  return entry;
+}
+
+async function produce(topic: string, count: number): Promise<void> {
+  const producer = client.producer();
+  await producer.sendBatch([
+    { topic, messages: Array.from({ length: count }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) },
+  ]);
+  await producer.close();
+}
+
+describe('consumer groups through the SDK', () => {
+  it('three members share six partitions evenly, read every record once, and hand over on leave', async () => {
+    await client.admin().createTopic({ name: 'orders', partitions: 6, replicationFactor: 3 });
+    await produce('orders', 600);
+    const all: Member[] = [];
+    const members = [0, 1, 2].map((i) => member(i, 'billing', ['orders'], all));
+    await waitFor(
+      'two partitions each, and all 600 read',
+      () => members.every((m) => m.owned.size === 2) && members.reduce((n, m) => n + m.seen.length, 0) >= 600,
+      30_000,
+    );
+    const read = members.flatMap((m) => m.seen);
+    expect(new Set(read.map((r) => `${r.key}@${r.offset}`)).size).toBe(600);
+    expect(read).toHaveLength(600);
+
+    // One leaves (commits, gives up its partitions); the others take them over and read on
+    // from its commits: new records are read once.
+    const leaving = members[2] as Member;
+    await leaving.consumer.close();
+    all.splice(all.indexOf(leaving), 1);
+    await waitFor('three partitions each', () => members.slice(0, 2).every((m) => m.owned.size === 3), 20_000);
+    await produce('orders', 300);
+    await waitFor('900 records read', () => members.reduce((n, m) => n + m.seen.length, 0) >= 900, 20_000);
+    const after = members.flatMap((m) => m.seen);
+    expect(new Set(after.map((r) => `${r.key}@${r.offset}`)).size).toBe(900);
+    expect(after).toHaveLength(900);
+    for (const m of members.slice(0, 2)) await m.consumer.close();
+
+    // The group is empty: its committed offsets cover everything read.
+    const restarted = member(9, 'billing', ['orders'], []);
+    await produce('orders', 60);
+    await waitFor('the 60 new records', () => restarted.seen.length >= 60, 20_000);
+    expect(restarted.seen.length).toBe(60);
+    await restarted.consumer.close();
+  }, 90_000);
+
+  it('a pattern subscription picks up a topic created later', async () => {
+    await client.admin().createTopic({ name: 'metrics-a', partitions: 2, replicationFactor: 3 });
+    // Topics created later are seen at the next metadata refresh: a short maximum age here.
+    const fast = new Millrace({ bootstrap: cluster.bootstrap, logLevel: 'nothing', metadataMaxAgeMs: 1000 });
+    const watcher = fast.consumer({ groupId: 'watchers', autoOffsetReset: 'earliest', maxWaitMs: 200 });
+    const got: string[] = [];
+    watcher.subscribe(/^metrics-/);
+    void watcher.run({ eachMessage: (m) => void got.push(`${m.topic}:${m.value?.toString()}`) });
+    await produce('metrics-a', 1);
+    await client.admin().createTopic({ name: 'metrics-b', partitions: 1, replicationFactor: 3 });
+    await produce('metrics-b', 1);
+    await waitFor('both topics read', () => got.length >= 2, 30_000);
+    expect(got.sort()).toEqual(['metrics-a:v0', 'metrics-b:v0']);
+    await fast.close();
+  }, 60_000);
+});
