@@ -124,6 +124,42 @@ describe('consumer groups through the SDK', () => {
     await restarted.consumer.close();
   }, 90_000);
 
+  it('admin: list, describe with lag, reset offsets of an empty group, delete', async () => {
+    await client.admin().createTopic({ name: 'ledger', partitions: 3, replicationFactor: 3 });
+    await produce('ledger', 90);
+    const admin = client.admin();
+    const reader = member(0, 'reporting', ['ledger'], []);
+    await waitFor('90 read', () => reader.seen.length >= 90, 20_000);
+    await reader.consumer.commit();
+    const listed = await admin.listGroups();
+    expect(listed).toContainEqual({ groupId: 'reporting', state: 'stable', members: 1 });
+    const described = await admin.describeGroup('reporting');
+    expect(described.members.map((m) => m.memberId)).toEqual([reader.consumer.memberId]);
+    expect(described.offsets.map((o) => [o.partition, o.lag])).toEqual([
+      [0, 0n],
+      [1, 0n],
+      [2, 0n],
+    ]);
+    expect(described.offsets.reduce((n, o) => n + o.offset, 0n)).toBe(90n);
+    await expect(admin.resetGroupOffsets('reporting', 'ledger', 'earliest')).rejects.toMatchObject({
+      code: 'NON_EMPTY_GROUP',
+    });
+    await expect(admin.deleteGroup('reporting')).rejects.toMatchObject({ code: 'NON_EMPTY_GROUP' });
+
+    await reader.consumer.close();
+    expect((await admin.describeGroup('reporting')).state).toBe('empty');
+    const reset = await admin.resetGroupOffsets('reporting', 'ledger', 'earliest');
+    expect(reset.map((r) => r.offset)).toEqual([0n, 0n, 0n]);
+    const lagging = await admin.describeGroup('reporting');
+    expect(lagging.offsets.reduce((n, o) => n + o.lag, 0n)).toBe(90n);
+    const again = member(1, 'reporting', ['ledger'], []);
+    await waitFor('90 read again', () => again.seen.length >= 90, 20_000);
+    await again.consumer.close();
+
+    await admin.deleteGroup('reporting');
+    await expect(admin.describeGroup('reporting')).rejects.toMatchObject({ code: 'GROUP_ID_NOT_FOUND' });
+  }, 60_000);
+
   it('a pattern subscription picks up a topic created later', async () => {
     await client.admin().createTopic({ name: 'metrics-a', partitions: 2, replicationFactor: 3 });
     // Topics created later are seen at the next metadata refresh: a short maximum age here.

@@ -364,19 +364,24 @@ export class GroupMember {
     });
   }
 
-  async #findCoordinator(): Promise<string> {
-    const found = await this.#cluster.anyBroker((session) =>
-      session.requestJson({
-        method: 'POST',
-        path: Routes.findCoordinator,
-        body: { groupId: this.#options.groupId },
-        headers: this.#cluster.headers,
-        responseSchema: FindCoordinatorResponseSchema,
-        timeoutMs: this.#options.requestTimeoutMs,
-      }),
-    );
-    return originOf(found.endpoint);
+  #findCoordinator(): Promise<string> {
+    return findCoordinator(this.#cluster, this.#options.groupId, this.#options.requestTimeoutMs);
   }
+}
+
+/** The origin of `groupId`'s coordinator, asked of any broker. */
+export async function findCoordinator(cluster: Cluster, groupId: string, timeoutMs: number): Promise<string> {
+  const found = await cluster.anyBroker((session) =>
+    session.requestJson({
+      method: 'POST',
+      path: Routes.findCoordinator,
+      body: { groupId },
+      headers: cluster.headers,
+      responseSchema: FindCoordinatorResponseSchema,
+      timeoutMs,
+    }),
+  );
+  return originOf(found.endpoint);
 }
 
 function groupByTopic(partitions: readonly TopicPartition[]): { topic: string; partitions: number[] }[] {
