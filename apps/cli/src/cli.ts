@@ -1,7 +1,14 @@
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { isMillraceError, type Message, Millrace, MillraceError, type SeekTo } from '@millrace/client';
+import {
+  type ConsumedMessage,
+  isMillraceError,
+  type Message,
+  Millrace,
+  MillraceError,
+  type SeekTo,
+} from '@millrace/client';
 import { formatTable, toJson } from './table.js';
 
 /** The local cluster that `pnpm dev` starts (docs/operations.md): two of its brokers. */
@@ -34,7 +41,11 @@ Commands:
   topic alter-config TOPIC [--set k=v ...] [--delete k ...]
   topic add-partitions TOPIC --total N
   produce TOPIC                         one record per line of stdin
-  consume TOPIC                         records to stdout
+  consume TOPIC [--group GROUP]         records to stdout (as a member of GROUP: shared, committed)
+  group list                            consumer groups, their states and members
+  group describe GROUP                  members, assignments, committed offsets and lag
+  group reset-offsets GROUP --topic TOPIC --to earliest|latest|OFFSET|ISO-TIME
+  group delete GROUP
 
 Options for every command:
   --bootstrap HOST:PORT[,HOST:PORT]     brokers to start from (env MILLRACE_BOOTSTRAP; default ${DEV_BOOTSTRAP}, the pnpm dev cluster)
@@ -75,7 +86,22 @@ Prints records as "partition offset key value" lines (or JSON objects, one per l
 the beginning by default; --from latest waits for new records; --from 2026-11-21T10:00:00Z starts
 at the first record at or after a time; a number starts at that offset (with --partition).
 Without --follow it stops once it has read everything that was there when it started; with
---follow it waits for more until Ctrl-C.`,
+--follow it waits for more until Ctrl-C.
+
+With --group GROUP it reads as a member of that consumer group: the group's members share the
+topic's partitions, reading starts from the group's committed offsets (--from applies to
+partitions without one: beginning or latest), and it commits what it printed as it goes and when
+it exits. --partition and an offset or time in --from do not apply to a group.`,
+  'group list': 'millrace group list [--json]\n\nEvery consumer group, with its state and number of members.',
+  'group describe': `millrace group describe GROUP [--json]
+
+The group's state and epochs; each member (id, client, epoch, state, assigned partitions); each
+committed offset with the partition's end offset and the lag between them.`,
+  'group reset-offsets': `millrace group reset-offsets GROUP --topic TOPIC --to earliest|latest|OFFSET|ISO-TIME [--partition N] [--json]
+
+Moves the group's committed offsets for the topic (every partition, or --partition N). Refused
+while the group has members: stop them first, as with Kafka's kafka-consumer-groups.`,
+  'group delete': 'millrace group delete GROUP\n\nDeletes a group that has no members, with its committed offsets.',
 };
 
 /** Runs one command; resolves to the exit code. Errors are one line on stderr, never a stack trace. */
@@ -160,6 +186,9 @@ const OPTIONS = {
   from: { type: 'string' },
   follow: { type: 'boolean' },
   'max-messages': { type: 'string' },
+  group: { type: 'string' },
+  topic: { type: 'string' },
+  to: { type: 'string' },
 } as const;
 
 function parseCommandLine(argv: readonly string[]): Parsed {
@@ -174,6 +203,9 @@ function parseCommandLine(argv: readonly string[]): Parsed {
   if (command === 'topic' || command === 'topics') {
     const sub = positionals.shift();
     command = sub === undefined ? 'topic list' : `topic ${sub}`;
+  } else if (command === 'group' || command === 'groups') {
+    const sub = positionals.shift();
+    command = sub === undefined ? 'group list' : `group ${sub}`;
   }
   if (command !== undefined && !(command in HELP)) {
     throw new UsageError(`unknown command "${command}" (see millrace --help)`);
@@ -326,6 +358,89 @@ async function dispatch(parsed: Parsed, client: Millrace, io: Io): Promise<numbe
       out(json ? toJson(grown) : `topic ${grown.name} has ${grown.partitions.length} partitions`);
       return 0;
     }
+    case 'group list': {
+      none(parsed);
+      const groups = await admin.listGroups();
+      if (json) out(toJson(groups));
+      else
+        out(
+          formatTable(
+            ['GROUP', 'STATE', 'MEMBERS'],
+            groups.map((g) => [g.groupId, g.state, String(g.members)]),
+          ),
+        );
+      return 0;
+    }
+    case 'group describe': {
+      const group = one(parsed, 'GROUP');
+      const description = await admin.describeGroup(group);
+      if (json) {
+        out(toJson(description));
+        return 0;
+      }
+      out(
+        `group ${description.groupId}: ${description.state}, epoch ${description.groupEpoch}, ${description.members.length} members`,
+      );
+      const partitions = (list: readonly { topic: string | null; partitions: readonly number[] }[]) =>
+        list.flatMap((t) => t.partitions.map((p) => `${t.topic ?? '?'}-${p}`)).join(', ') || '-';
+      out('');
+      out(
+        formatTable(
+          ['MEMBER', 'CLIENT', 'HOST', 'EPOCH', 'STATE', 'ASSIGNED'],
+          description.members.map((m) => [
+            m.memberId,
+            m.clientId,
+            m.clientHost,
+            String(m.memberEpoch),
+            m.state,
+            partitions(m.assignment),
+          ]),
+        ),
+      );
+      out('');
+      out(
+        formatTable(
+          ['TOPIC', 'PARTITION', 'COMMITTED', 'END', 'LAG'],
+          description.offsets.map((o) => [
+            o.topic,
+            String(o.partition),
+            String(o.offset),
+            String(o.logEndOffset),
+            String(o.lag),
+          ]),
+        ),
+      );
+      return 0;
+    }
+    case 'group reset-offsets': {
+      const group = one(parsed, 'GROUP');
+      const topic = parsed.values.topic;
+      const to = parsed.values.to;
+      if (topic === undefined || to === undefined) throw new UsageError('--topic TOPIC and --to are required');
+      const partition = optionalInt(parsed, 'partition');
+      const target = /^\d+$/.test(to) ? BigInt(to) : startOf(to, undefined);
+      const offsets = await admin.resetGroupOffsets(
+        group,
+        topic,
+        target,
+        partition === undefined ? undefined : [partition],
+      );
+      if (json) out(toJson(offsets));
+      else
+        out(
+          formatTable(
+            ['TOPIC', 'PARTITION', 'NEW OFFSET'],
+            offsets.map((o) => [topic, String(o.partition), String(o.offset)]),
+          ),
+        );
+      return 0;
+    }
+    case 'group delete': {
+      const group = one(parsed, 'GROUP');
+      await admin.deleteGroup(group);
+      out(json ? toJson({ groupId: group, deleted: true }) : `deleted group ${group}`);
+      return 0;
+    }
     case 'produce':
       return produce(parsed, client, io);
     case 'consume':
@@ -390,6 +505,7 @@ async function produce(parsed: Parsed, client: Millrace, io: Io): Promise<number
 }
 
 async function consume(parsed: Parsed, client: Millrace, io: Io): Promise<number> {
+  if (parsed.values.group !== undefined) return consumeInGroup(parsed, parsed.values.group, client, io);
   const topic = one(parsed, 'TOPIC');
   const partition = optionalInt(parsed, 'partition');
   const maxMessages = optionalInt(parsed, 'max-messages');
@@ -418,26 +534,84 @@ async function consume(parsed: Parsed, client: Millrace, io: Io): Promise<number
   try {
     for await (const message of consumer) {
       count++;
-      if (json) {
-        io.stdout.write(
-          `${JSON.stringify({
-            topic,
-            partition: message.partition,
-            offset: message.offset.toString(),
-            timestamp: message.timestamp,
-            key: message.key?.toString() ?? null,
-            value: message.value?.toString() ?? null,
-            headers: Object.fromEntries(Object.entries(message.headers).map(([k, v]) => [k, v?.toString() ?? null])),
-          })}\n`,
-        );
-      } else {
-        io.stdout.write(
-          `${message.partition}\t${message.offset}\t${message.key?.toString() ?? '-'}\t${message.value?.toString() ?? ''}\n`,
-        );
-      }
+      print(message, json, io);
       if (maxMessages !== undefined && count >= maxMessages) break;
       if (!follow && caughtUp()) break;
     }
+  } finally {
+    clearInterval(watch);
+    io.signal?.removeEventListener('abort', stop);
+    await consumer.close();
+  }
+  return 0;
+}
+
+/** One record on stdout: a tab-separated line, or a JSON object with --json. */
+function print(message: ConsumedMessage, json: boolean, io: Io): void {
+  if (json) {
+    io.stdout.write(
+      `${JSON.stringify({
+        topic: message.topic,
+        partition: message.partition,
+        offset: message.offset.toString(),
+        timestamp: message.timestamp,
+        key: message.key?.toString() ?? null,
+        value: message.value?.toString() ?? null,
+        headers: Object.fromEntries(Object.entries(message.headers).map(([k, v]) => [k, v?.toString() ?? null])),
+      })}\n`,
+    );
+  } else {
+    io.stdout.write(
+      `${message.partition}\t${message.offset}\t${message.key?.toString() ?? '-'}\t${message.value?.toString() ?? ''}\n`,
+    );
+  }
+}
+
+/**
+ * consume --group: a member of the group until Ctrl-C (or --max-messages, or without --follow
+ * once its partitions are read to the ends they had when it got them); commits what it printed.
+ */
+async function consumeInGroup(parsed: Parsed, groupId: string, client: Millrace, io: Io): Promise<number> {
+  const topic = one(parsed, 'TOPIC');
+  if (parsed.values.partition !== undefined) throw new UsageError('--partition does not apply with --group');
+  const from = parsed.values.from ?? 'beginning';
+  const reset = startOf(from, undefined);
+  if (reset !== 'earliest' && reset !== 'latest')
+    throw new UsageError('with --group, --from takes beginning or latest (for partitions without a committed offset)');
+  const maxMessages = optionalInt(parsed, 'max-messages');
+  const follow = parsed.flags.has('follow');
+  const json = parsed.flags.has('json');
+  const consumer = client.consumer({ groupId, autoOffsetReset: reset, maxWaitMs: 500 });
+  // Without --follow: done once every partition it holds is read to the end it had when assigned.
+  const ends = new Map<string, bigint>();
+  let assigned = false;
+  const admin = client.admin();
+  consumer.subscribe([topic], {
+    onAssigned: async () => {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      for (const o of offsets) ends.set(`${o.partition}`, o.high);
+      assigned = true;
+    },
+  });
+  const done = () =>
+    assigned &&
+    consumer.assignment().every((tp) => {
+      const position = consumer.position(tp);
+      return position !== undefined && position >= (ends.get(`${tp.partition}`) ?? 0n);
+    });
+  const stop = () => void consumer.close();
+  const watch = follow ? undefined : setInterval(() => done() && stop(), 100);
+  io.signal?.addEventListener('abort', stop, { once: true });
+  let count = 0;
+  try {
+    await consumer.run({
+      eachMessage: (message) => {
+        if (maxMessages !== undefined && count >= maxMessages) return;
+        count++;
+        print(message, json, io);
+        if (maxMessages !== undefined && count >= maxMessages) stop();
+      },
+    });
   } finally {
     clearInterval(watch);
     io.signal?.removeEventListener('abort', stop);

@@ -126,6 +126,57 @@ describe('the millrace CLI', () => {
     expect(latest).toEqual({ code: 0, out: '', err: '' });
   }, 60_000);
 
+  it('consume --group reads once and commits; group list, describe (lag), reset-offsets, delete', async () => {
+    await cli(['topic', 'create', 'cli-group', '--partitions', '2', '--replication-factor', '3']);
+    await cli(['produce', 'cli-group'], 'a\nb\nc\nd\n');
+    const first = await cli(['consume', 'cli-group', '--group', 'cli-readers']);
+    expect(first.code).toBe(0);
+    expect(
+      first.out
+        .trim()
+        .split('\n')
+        .map((line) => line.split('\t')[3])
+        .sort(),
+    ).toEqual(['a', 'b', 'c', 'd']);
+    // Committed: the group's next member has nothing left to read.
+    const second = await cli(['consume', 'cli-group', '--group', 'cli-readers']);
+    expect(second).toMatchObject({ code: 0, out: '' });
+    const listed = await cli(['group', 'list', '--json']);
+    expect(JSON.parse(listed.out)).toContainEqual({ groupId: 'cli-readers', state: 'empty', members: 0 });
+    const described = await cli(['group', 'describe', 'cli-readers']);
+    expect(described.out).toMatch(/group cli-readers: empty/);
+    expect(described.out).toMatch(/TOPIC\s+PARTITION\s+COMMITTED\s+END\s+LAG/);
+    expect(
+      described.out
+        .trim()
+        .split('\n')
+        .slice(-2)
+        .map((line) => line.trim().split(/\s+/).at(-1)),
+    ).toEqual(['0', '0']);
+    const reset = await cli([
+      'group',
+      'reset-offsets',
+      'cli-readers',
+      '--topic',
+      'cli-group',
+      '--to',
+      'earliest',
+      '--json',
+    ]);
+    expect(JSON.parse(reset.out).map((o: { offset: string }) => o.offset)).toEqual(['0', '0']);
+    const again = await cli(['consume', 'cli-group', '--group', 'cli-readers', '--max-messages', '4']);
+    expect(again.out.trim().split('\n')).toHaveLength(4);
+    expect(await cli(['group', 'reset-offsets', 'cli-readers', '--topic', 'cli-group'])).toMatchObject({ code: 2 });
+    expect(await cli(['consume', 'cli-group', '--group', 'g', '--partition', '0'])).toMatchObject({ code: 2 });
+    expect(await cli(['group', 'delete', 'cli-readers'])).toMatchObject({
+      code: 0,
+      out: 'deleted group cli-readers\n',
+    });
+    const gone = await cli(['group', 'describe', 'cli-readers']);
+    expect(gone.code).toBe(1);
+    expect(gone.err).toMatch(/GROUP_ID_NOT_FOUND/);
+  }, 90_000);
+
   it('mistakes are one line on stderr and a non-zero exit, never a stack trace', async () => {
     const cases: [string[], RegExp, number][] = [
       [['topic', 'describe', 'no-such-topic'], /^millrace: .*UNKNOWN_TOPIC_OR_PARTITION/, 1],

@@ -150,6 +150,7 @@ export class Consumer extends EventEmitter {
   /** The partition whose records a handler is working on, and when it will be done. */
   #handling: { state: PartitionState; done: Promise<void> } | undefined;
   readonly #group: GroupMember | undefined;
+  #closing: Promise<void> | undefined;
 
   constructor(cluster: Cluster, options: ConsumerOptions, retry: RetryOptions, logger: Logger) {
     super();
@@ -309,6 +310,7 @@ export class Consumer extends EventEmitter {
       if (to < 0n) throw new MillraceError('INVALID_REQUEST', `seek offset must be non-negative, got ${to}`);
       state.fetchOffset = to;
       state.position = to;
+      state.processed = to;
       state.reset = undefined;
     } else {
       state.fetchOffset = undefined;
@@ -452,8 +454,12 @@ export class Consumer extends EventEmitter {
   }
 
   /** Stops fetching and ends the iterator and `run`; releases every timer. Positions stay readable. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     // A member commits, gives up its partitions and leaves the group while it can still talk.
     await this.#group?.close();
     this.#closed = true;
@@ -889,6 +895,9 @@ export class Consumer extends EventEmitter {
           }
           state.fetchOffset = result.offset;
           state.position = result.offset;
+          // Everything before a position found by reset counts as done: a group commits it even
+          // for a partition with no record yet, so its lag shows from the start.
+          state.processed = result.offset;
           state.errors = 0;
           this.#logger.debug('position found', {
             topic: state.topic,

@@ -95,6 +95,7 @@ export class GroupMember {
   #commitTimer: NodeJS.Timeout | undefined;
   #committed = new Map<string, bigint>();
   #topicsListedAt = Number.NEGATIVE_INFINITY;
+  #closing: Promise<void> | undefined;
 
   constructor(cluster: Cluster, host: GroupHost, options: GroupMemberOptions, retry: RetryOptions, logger: Logger) {
     this.#cluster = cluster;
@@ -162,8 +163,12 @@ export class GroupMember {
   }
 
   /** Commits (autoCommit), gives up its partitions and leaves the group. */
-  async close(): Promise<void> {
-    if (this.#stop.signal.aborted) return;
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     clearInterval(this.#commitTimer);
     const owned = this.assignment();
     if (owned.length > 0) {
@@ -192,13 +197,17 @@ export class GroupMember {
         const joining = this.#epoch === 0;
         const changed = joining || this.#sentNames === undefined || names.join() !== this.#sentNames.join();
         const sentAt = performance.now();
-        const answer = await this.#heartbeat({
-          memberEpoch: this.#epoch,
-          ownedPartitions: this.#ownedJson(),
-          ...(changed ? { subscribedTopicNames: names } : {}),
-          ...(joining ? { rebalanceTimeoutMs: this.#options.rebalanceTimeoutMs } : {}),
-          ...(this.#confirm ? { noWait: true } : {}),
-        });
+        // Aborted by close: a held heartbeat would otherwise keep close waiting for its interval.
+        const answer = await this.#heartbeat(
+          {
+            memberEpoch: this.#epoch,
+            ownedPartitions: this.#ownedJson(),
+            ...(changed ? { subscribedTopicNames: names } : {}),
+            ...(joining ? { rebalanceTimeoutMs: this.#options.rebalanceTimeoutMs } : {}),
+            ...(this.#confirm ? { noWait: true } : {}),
+          },
+          this.#stop.signal,
+        );
         this.#confirm = false;
         if (changed) this.#sentNames = names;
         this.#lastAnsweredSentAt = sentAt;
@@ -336,13 +345,14 @@ export class GroupMember {
     return [...byTopic].map(([topicId, partitions]) => ({ topicId, partitions: partitions.sort((a, b) => a - b) }));
   }
 
-  #heartbeat(body: Record<string, unknown>): Promise<GroupHeartbeatResponse> {
+  #heartbeat(body: Record<string, unknown>, signal?: AbortSignal): Promise<GroupHeartbeatResponse> {
     return this.#callCoordinator(
       Routes.groupHeartbeat,
       GroupHeartbeatResponseSchema,
       { groupId: this.#options.groupId, memberId: this.memberId, ...body },
       // The coordinator may hold the heartbeat for its interval.
       this.#heartbeatIntervalMs + this.#options.requestTimeoutMs,
+      signal,
     );
   }
 
@@ -351,6 +361,7 @@ export class GroupMember {
     schema: S,
     body: unknown,
     timeoutMs = this.#options.requestTimeoutMs,
+    signal?: AbortSignal,
   ): Promise<z.output<S>> {
     if (this.#cluster.closed) throw closedError();
     this.#coordinator ??= await this.#findCoordinator();
@@ -361,6 +372,7 @@ export class GroupMember {
       headers: this.#cluster.headers,
       responseSchema: schema,
       timeoutMs,
+      ...(signal === undefined ? {} : { signal }),
     });
   }
 
