@@ -492,6 +492,8 @@ ${body}
       expect(outcome.cluster).toBe(3);
       // The iterator example printed what the producer example wrote to partition… of orders.
       expect(printed.length).toBeGreaterThanOrEqual(2);
+      // The group example's member was given the partitions of orders.
+      expect(printed.some((args) => args[0] === 'assigned')).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
