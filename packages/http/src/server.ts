@@ -205,8 +205,12 @@ interface ErrorRequest {
 
 function sendError(error: unknown, request: ErrorRequest, reply: ErrorReply): void {
   const { status, body } = toErrorResponse(explainFastifyError(error, request));
-  if (status >= 500) {
+  if (status >= 500 && !body.error.retriable) {
     request.log.error({ err: error, code: body.error.code }, 'request failed: %s', body.error.message);
+  } else if (status >= 500) {
+    // A retriable condition (no leader yet, a coordinator loading, not enough replicas): the
+    // caller retries; it is worth a line, not an error with a stack.
+    request.log.info({ code: body.error.code }, 'request refused for now: %s', body.error.message);
   } else {
     request.log.debug({ err: error, code: body.error.code }, 'request refused: %s', body.error.message);
   }
