@@ -24,6 +24,7 @@ let ADMIN_TOKEN = '';
 const READY_TIMEOUT_MS = 60_000;
 const BROKER_STOP_GRACE_MS = 15_000;
 const CONTROLLER_STOP_GRACE_MS = 5_000;
+const SIGNAL_ECHO_MS = 2_000;
 
 const USAGE = `Usage: pnpm dev [--fresh] [--port-base N] [--data-dir PATH] [--log-level LEVEL]
 
@@ -235,15 +236,21 @@ async function main() {
     console.error('pnpm dev: every node stopped');
     process.exit(code);
   };
-  let interrupts = 0;
+  // One Ctrl-C reaches this script several times: from the terminal (the whole foreground group:
+  // pnpm, the shell, this script) and again from pnpm passing it on. Signals within a moment of
+  // the first are that same Ctrl-C; only a later one means "now".
+  let firstSignalAt;
   const onSignal = (signal) => {
-    interrupts += 1;
-    if (interrupts > 1) {
-      console.error(`pnpm dev: ${signal} again: killing every node now`);
-      for (const child of children.values()) killGroup(child, 'SIGKILL');
-      process.exit(130);
+    const now = Date.now();
+    if (firstSignalAt === undefined) {
+      firstSignalAt = now;
+      void shutdown(`${signal}`, 0);
+      return;
     }
-    void shutdown(`${signal}`, 0);
+    if (now - firstSignalAt < SIGNAL_ECHO_MS) return;
+    console.error(`pnpm dev: ${signal} again: killing every node now`);
+    for (const child of children.values()) killGroup(child, 'SIGKILL');
+    process.exit(130);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -95,10 +95,15 @@ async function waitReady(dev: Proc): Promise<string> {
   return dev.output.join('');
 }
 
-/** SIGINT (Ctrl-C) and the time until the script has exited. */
+/**
+ * Ctrl-C as a terminal delivers it under pnpm: SIGINT, then the same interrupt passed on by pnpm
+ * as SIGTERM a moment later (which must not turn an orderly stop into kill -9). Resolves to the
+ * time until the script has exited.
+ */
 async function interrupt(dev: Proc): Promise<{ code: number | null; ms: number }> {
   const began = Date.now();
   dev.child.kill('SIGINT');
+  setTimeout(() => dev.child.kill('SIGTERM'), 100).unref();
   const code = await Promise.race([dev.exited, new Promise<'late'>((done) => setTimeout(() => done('late'), 30_000))]);
   if (code === 'late') throw new Error(`pnpm dev did not stop within 30 s\n${tail(dev)}`);
   return { code, ms: Date.now() - began };
@@ -152,6 +157,9 @@ describe('pnpm dev', () => {
     expect(stopped.ms).toBeLessThan(15_000);
     expect(nodes.filter(alive)).toEqual([]);
     expect(first.output.join('')).toContain('every node stopped');
+    expect(first.output.join('')).not.toContain('killing every node');
+    // Brokers stopped with a controlled shutdown, not killed.
+    expect(first.output.join('').match(/leaderships moved away; stopping/g)).toHaveLength(3);
 
     const second = startDev(base, folder);
     await waitReady(second);
