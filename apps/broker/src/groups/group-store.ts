@@ -446,9 +446,10 @@ export class GroupStore {
     const target = group.target.get(memberId) ?? NO_PARTITIONS;
     if (member.current.state === 'unrevoked-partitions') return false; // waits for the member itself
     if (member.current.memberEpoch !== group.assignmentEpoch) return true;
-    // Waiting for partitions another member still holds: have they been released?
+    // Waiting for partitions other members still hold: has any of them been released? The member
+    // starts on each as soon as it is free rather than waiting for the last.
     const missing = minus(target, member.current.assigned);
-    return !isEmpty(missing) && !overlaps(missing, this.#heldByOthers(group, memberId));
+    return !isEmpty(minus(missing, this.#heldByOthers(group, memberId)));
   }
 
   #group(groupId: string): Group {

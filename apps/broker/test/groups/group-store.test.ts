@@ -88,6 +88,38 @@ describe('the group store', () => {
     expect(store.describe('g')?.state).toBe('stable');
   });
 
+  it('tells a held heartbeat apart: news for its member wakes it, as soon as any partition it waits for is free', () => {
+    const store = new GroupStore(SETTINGS);
+    const topics = topicsOf({ t: 6 });
+    const beat = (memberId: string, told: HeartbeatResponse, at: number) =>
+      store.heartbeat(
+        { groupId: 'g', memberId, memberEpoch: told.memberEpoch, ownedPartitions: told.assignment },
+        at,
+        topics,
+      ).response;
+    const join = (memberId: string, at: number) =>
+      store.heartbeat({ groupId: 'g', memberId, memberEpoch: 0, subscribedTopicNames: ['t'] }, at, topics).response;
+    // a and b settle on three partitions each.
+    let a = join('a', 0);
+    let b = join('b', 1);
+    a = beat('a', beat('a', a, 2), 3);
+    b = beat('b', b, 4);
+    expect([flat(a.assignment).length, flat(b.assignment).length]).toEqual([3, 3]);
+    expect(store.wouldChange('g', 'a', a, topics)).toBe(false);
+    // c joins: it waits for one partition of a's and one of b's.
+    const c = join('c', 5);
+    expect(flat(c.assignment)).toEqual([]);
+    expect(store.wouldChange('g', 'c', c, topics)).toBe(false);
+    expect(store.wouldChange('g', 'a', a, topics)).toBe(true); // a must give one up
+    // a gives its one up (told, then confirms); b has not yet: c wakes for the partition that is free.
+    beat('a', beat('a', a, 6), 7);
+    expect(store.wouldChange('g', 'c', c, topics)).toBe(true);
+    const some = beat('c', c, 8);
+    expect(flat(some.assignment)).toHaveLength(1);
+    expect(store.wouldChange('g', 'c', some, topics)).toBe(false); // the other is still b's
+    expect(store.wouldChange('g', 'nobody', some, topics)).toBe(true);
+  });
+
   it('a member that lost an answer is taken back at its previous epoch; any other epoch is fenced', () => {
     const store = new GroupStore(SETTINGS);
     const topics = topicsOf({ t: 2 });
