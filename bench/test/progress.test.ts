@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import { clock, Progress, progressFraction, renderLine, renderStepLine } from '../src/progress.js';
 
 const steps = [

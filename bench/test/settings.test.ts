@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import { ALL_PHASES, readSettings, variablesSet } from '../src/settings.js';
 
 describe('readSettings', () => {

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import { formatDuration, formatMs, formatPercentiles, median, percentile, sortedCopy } from '../src/stats.js';
 
 const oneToHundred = Array.from({ length: 100 }, (_, i) => i + 1);
