@@ -314,9 +314,11 @@ async function main(): Promise<number> {
     notes: [
       'Cores: the CPU used in each measured window, in cores: the six cluster processes / the bench process (the ' +
         'SDK and the load) / every other process on the machine.',
-      ['From this run:', ...notes.map((n) => `- ${n}`)].join('\n'),
+      // A blank line between a paragraph and its list, as Biome formats Markdown (pnpm lint checks it).
+      ['From this run:', '', ...notes.map((n) => `- ${n}`)].join('\n'),
       [
         'Logged at warn and above by the cluster’s processes:',
+        '',
         ...(warnings.length === 0 ? ['- nothing'] : warnings.slice(0, 8).map((w) => `- ${w}`)),
       ].join('\n'),
     ],
