@@ -339,8 +339,11 @@ export class Admin {
       {
         signal: this.#cluster.signal,
         onRetry: (error) => {
+          // A broker away: anything may have moved. Otherwise (a leader moved, a topic just
+          // created and not yet known) this topic's metadata is asked again.
           if (error.code === 'NETWORK_EXCEPTION' || error.code === 'REQUEST_TIMED_OUT')
             this.#cluster.metadata.invalidate();
+          else this.#cluster.metadata.invalidate(topic);
         },
       },
     );

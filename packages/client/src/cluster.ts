@@ -2,7 +2,7 @@ import { createFrameSession, type FrameSession } from '@millrace/http';
 import { type ErrorCode, MetadataResponseSchema, MillraceError, Routes } from '@millrace/protocol';
 import type { Logger } from './logger.js';
 import { ClusterMetadata, type CurrentLeader, type LeaderInfo, type TopicInfo } from './metadata.js';
-import type { RetryOptions } from './retry.js';
+import { type RetryOptions, withRetry } from './retry.js';
 
 export interface ClusterOptions {
   /** Origins (`http://host:port`) to ask first, in order. */
@@ -103,6 +103,18 @@ export class Cluster {
     const info = this.metadata.topic(name);
     if (info === undefined) this.metadata.leader(name, 0); // throws the topic's error
     return info as TopicInfo;
+  }
+
+  /**
+   * The topic's partitions, asking again (with fresh metadata) while it is unknown or has no
+   * leaders yet, within the retry block: a topic just created is known to the brokers a moment
+   * after the create answers, and Kafka's clients wait for it the same way.
+   */
+  findTopic(name: string, retry: RetryOptions = this.#options.retry): Promise<TopicInfo> {
+    return withRetry(`Finding topic ${name}`, retry, () => this.topic(name), {
+      signal: this.signal,
+      onRetry: () => this.metadata.invalidate(name),
+    });
   }
 
   async leader(topic: string, partition: number): Promise<LeaderInfo> {

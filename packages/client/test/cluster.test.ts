@@ -115,6 +115,26 @@ describe('the SDK against a three-broker cluster', () => {
     await producer.close();
   }, 60_000);
 
+  it('a topic used the moment it is created: send, assign and read wait for the brokers to know it', async () => {
+    const admin = connect().admin();
+    for (let i = 0; i < 5; i++) {
+      const topic = `fresh-${i}`;
+      await admin.createTopic({ name: topic, partitions: 3, replicationFactor: 3 });
+      // No wait: the brokers may not have applied the topic yet (Kafka's clients wait for it too).
+      // A fresh client each time, so nothing it learned before helps.
+      const fresh = connect();
+      const consumer = fresh.consumer({ autoOffsetReset: 'earliest', maxWaitMs: 100 });
+      await consumer.assign([{ topic }]);
+      const [written] = await fresh.producer().send({ topic, messages: [{ key: 'k', value: `v${i}` }] });
+      for await (const message of consumer) {
+        expect(message.value?.toString()).toBe(`v${i}`);
+        expect(message.partition).toBe(written?.partition);
+        break;
+      }
+      await consumer.close();
+    }
+  });
+
   it('keyed records land on the partition Kafka’s partitioner picks, offsets dense per partition, in order', async () => {
     const client = connect();
     await client.admin().createTopic({ name: 'keyed', partitions: 6, replicationFactor: 3 });

@@ -265,7 +265,7 @@ export class Consumer extends EventEmitter {
       const partitions =
         'partition' in assignment
           ? [assignment.partition]
-          : (await this.#cluster.topic(assignment.topic)).partitions.map((p) => p.partition);
+          : (await this.#cluster.findTopic(assignment.topic, this.#retry)).partitions.map((p) => p.partition);
       for (const partition of partitions) {
         if (!Number.isInteger(partition) || partition < 0) {
           throw new MillraceError('INVALID_REQUEST', `partition must be a non-negative integer, got ${partition}`);

@@ -210,10 +210,7 @@ export class Producer {
       input: PartitionerInput;
     }[] = [];
     for (const { topic, messages } of requests) {
-      const info = await withRetry(`Finding topic ${topic}`, this.#retry, () => this.#cluster.topic(topic), {
-        signal: this.#cluster.signal,
-        onRetry: () => this.#cluster.metadata.invalidate(topic),
-      });
+      const info = await this.#cluster.findTopic(topic, this.#retry);
       const partitionCount = info.partitions.length;
       const available = info.partitions.filter((p) => p.leader !== null).map((p) => p.partition);
       for (const message of messages) {
