@@ -31,6 +31,8 @@ export interface PendingBatch {
   baseSequence: number;
   attempts: number;
   lastError: MillraceError | undefined;
+  /** The leader epoch the batch was last sent in (-1 before its first send). */
+  sentLeaderEpoch: number;
   /** Resolves once the batch is acknowledged or failed for good (what `flush` waits for). */
   readonly settled: Promise<void>;
   /** Resolves `settled`; called once, by whoever settles the batch's deliveries. */
@@ -58,6 +60,12 @@ export class PartitionQueue {
   readonly inFlight: PendingBatch[] = [];
   /** No batch of this partition is sent before this time (a retry's backoff). */
   retryAt = 0;
+  /**
+   * While backing off because the leader failed: the leader epoch it failed in. A newer leader
+   * in the metadata ends the backoff at once (the partition's writes resume with the election,
+   * not at the next step of the backoff).
+   */
+  failedLeaderEpoch: number | undefined;
   /** The next sequence number to give (idempotent producer). */
   nextSequence = 0;
   #nextOrder = 0;
@@ -86,6 +94,7 @@ export class PartitionQueue {
       baseSequence: -1,
       attempts: 0,
       lastError: undefined,
+      sentLeaderEpoch: -1,
     };
   }
 
@@ -125,12 +134,17 @@ export class PartitionQueue {
     this.inFlight.splice(at, 1);
   }
 
-  /** A failed batch goes back in its place to be sent again no sooner than `retryAt`. */
-  requeue(batch: PendingBatch, retryAt: number): void {
+  /**
+   * A failed batch goes back in its place to be sent again no sooner than `retryAt`, or, when it
+   * failed because of its leader (`failedLeaderEpoch`), as soon as a newer leader is known.
+   */
+  requeue(batch: PendingBatch, retryAt: number, failedLeaderEpoch?: number): void {
     let at = 0;
     while (at < this.ready.length && (this.ready[at] as PendingBatch).order < batch.order) at++;
     this.ready.splice(at, 0, batch);
     this.retryAt = Math.max(this.retryAt, retryAt);
+    if (failedLeaderEpoch !== undefined)
+      this.failedLeaderEpoch = Math.max(this.failedLeaderEpoch ?? -1, failedLeaderEpoch);
   }
 
   /** Whether a batch created before `batch` is still unacknowledged (queued or in flight). */

@@ -18,6 +18,17 @@ import { backoffMs, type RetryOptions, withRetry } from '../retry.js';
 import { PartitionQueue, type PendingBatch, type SendOutcome } from './partition-queue.js';
 import { type Partitioner, type PartitionerInput, StickyPartitions } from './partitioner.js';
 
+/** Errors that mean the partition's leader is gone or moved: a newer leader ends the retry's backoff. */
+const LEADER_FAILURES: ReadonlySet<string> = new Set([
+  'NOT_LEADER_OR_FOLLOWER',
+  'FENCED_LEADER_EPOCH',
+  'LEADER_NOT_AVAILABLE',
+  'NETWORK_EXCEPTION',
+  'REQUEST_TIMED_OUT',
+]);
+/** How often a partition whose leader failed asks for metadata while it waits for the new one. */
+const LEADER_POLL_MS = 100;
+
 /** One record as `send` takes it. Strings are sent as UTF-8. */
 export interface Message {
   readonly key?: Buffer | string | null;
@@ -385,8 +396,21 @@ export class Producer {
       if (queue.ready.length === 0) continue;
       if (this.#refreshing.has(queue.topic)) continue;
       if (now < queue.retryAt) {
-        nextRetry = Math.min(nextRetry, queue.retryAt);
-        continue;
+        if (queue.failedLeaderEpoch === undefined) {
+          nextRetry = Math.min(nextRetry, queue.retryAt);
+          continue;
+        }
+        // Backing off because the leader failed: a newer leader ends the wait at once. Until one
+        // is known, the metadata is asked again every LEADER_POLL_MS.
+        if (!this.#newLeaderKnown(queue)) {
+          if (!this.#cluster.metadata.isFresh(queue.topic, now, LEADER_POLL_MS)) {
+            this.#cluster.metadata.invalidate(queue.topic);
+            staleTopics.add(queue.topic);
+          }
+          nextRetry = Math.min(nextRetry, queue.retryAt, now + LEADER_POLL_MS);
+          continue;
+        }
+        queue.retryAt = 0;
       }
       if (!this.#cluster.metadata.isFresh(queue.topic, now, this.#cluster.options.metadataMaxAgeMs)) {
         staleTopics.add(queue.topic);
@@ -411,6 +435,8 @@ export class Producer {
         const batch = queue.sendable(now, this.#perPartitionInFlight);
         if (batch === undefined) break;
         queue.sent(batch, this.#options.idempotent);
+        batch.sentLeaderEpoch = leader.leaderEpoch;
+        queue.failedLeaderEpoch = undefined;
         const entries = rounds[round] ?? [];
         rounds[round] = entries;
         entries.push({ queue, batch, leaderEpoch: leader.leaderEpoch });
@@ -553,7 +579,11 @@ export class Producer {
         attempts: batch.attempts,
         error,
       });
-      queue.requeue(batch, now + backoffMs(this.#retry, batch.attempts - 1, Math.random()));
+      queue.requeue(
+        batch,
+        now + backoffMs(this.#retry, batch.attempts - 1, Math.random()),
+        LEADER_FAILURES.has(error.code) ? batch.sentLeaderEpoch : undefined,
+      );
       return;
     }
     this.#logger.warn('a batch failed', {
@@ -588,6 +618,15 @@ export class Producer {
   #sequenceBroken(queue: PartitionQueue, error: MillraceError): void {
     for (const batch of queue.ready.splice(0)) this.#rejectBatch(batch, error);
     this.#producerId = -1n;
+  }
+
+  /** Whether the metadata names a leader for the queue's partition newer than the one that failed. */
+  #newLeaderKnown(queue: PartitionQueue): boolean {
+    try {
+      return this.#cluster.metadata.leader(queue.topic, queue.partition).leaderEpoch > (queue.failedLeaderEpoch ?? -1);
+    } catch {
+      return false; // no leader yet
+    }
   }
 
   #failOrRetryQueue(queue: PartitionQueue, error: MillraceError, now: number): void {
