@@ -150,11 +150,27 @@ describe('consumer groups through the SDK', () => {
     expect((await admin.describeGroup('reporting')).state).toBe('empty');
     const reset = await admin.resetGroupOffsets('reporting', 'ledger', 'earliest');
     expect(reset.map((r) => r.offset)).toEqual([0n, 0n, 0n]);
-    const lagging = await admin.describeGroup('reporting');
-    expect(lagging.offsets.reduce((n, o) => n + o.lag, 0n)).toBe(90n);
+    const reread = await admin.describeGroup('reporting');
+    expect(reread.offsets.reduce((n, o) => n + o.lag, 0n)).toBe(90n);
     const again = member(1, 'reporting', ['ledger'], []);
     await waitFor('90 read again', () => again.seen.length >= 90, 20_000);
     await again.consumer.close();
+
+    // To an offset (kept within each partition's range), to the latest, and to a time.
+    const toOffset = await admin.resetGroupOffsets('reporting', 'ledger', 5n, [0]);
+    expect(toOffset).toEqual([{ partition: 0, offset: 5n }]);
+    const beyond = await admin.resetGroupOffsets('reporting', 'ledger', 1_000_000n, [1]);
+    expect(beyond[0]?.offset).toBe((await admin.fetchTopicOffsets('ledger'))[1]?.high);
+    await admin.resetGroupOffsets('reporting', 'ledger', 'latest');
+    expect((await admin.describeGroup('reporting')).offsets.every((o) => o.lag === 0n)).toBe(true);
+    const cutoff = Date.now();
+    await produce('ledger', 30);
+    const byTime = await admin.resetGroupOffsets('reporting', 'ledger', { timestamp: cutoff });
+    const ends = await admin.fetchTopicOffsets('ledger');
+    // Every record from the cutoff on is ahead of the group again: lag 30 in all.
+    const lagging = await admin.describeGroup('reporting');
+    expect(lagging.offsets.reduce((n, o) => n + o.lag, 0n)).toBe(30n);
+    expect(byTime.every((o) => o.offset <= (ends.find((e) => e.partition === o.partition)?.high ?? 0n))).toBe(true);
 
     await admin.deleteGroup('reporting');
     await expect(admin.describeGroup('reporting')).rejects.toMatchObject({ code: 'GROUP_ID_NOT_FOUND' });
@@ -173,6 +189,12 @@ describe('consumer groups through the SDK', () => {
     await produce('metrics-b', 1);
     await waitFor('both topics read', () => got.length >= 2, 30_000);
     expect(got.sort()).toEqual(['metrics-a:v0', 'metrics-b:v0']);
+    // Partitions added to a subscribed topic join the assignment too.
+    await client.admin().createPartitions('metrics-a', 4);
+    const producer = client.producer();
+    await producer.send({ topic: 'metrics-a', messages: [{ value: 'new-partition', partition: 3 }] });
+    await producer.close();
+    await waitFor('the record on the new partition', () => got.includes('metrics-a:new-partition'), 30_000);
     await fast.close();
   }, 60_000);
 });

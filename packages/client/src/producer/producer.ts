@@ -221,7 +221,12 @@ export class Producer {
       input: PartitionerInput;
     }[] = [];
     for (const { topic, messages } of requests) {
-      const info = await this.#cluster.findTopic(topic, this.#retry);
+      let info = await this.#cluster.findTopic(topic, this.#retry);
+      // A partition beyond those known may have been added since the metadata was fetched: ask once more.
+      if (messages.some((m) => m.partition !== undefined && m.partition >= info.partitions.length)) {
+        this.#cluster.metadata.invalidate(topic);
+        info = await this.#cluster.findTopic(topic, this.#retry);
+      }
       const partitionCount = info.partitions.length;
       const available = info.partitions.filter((p) => p.leader !== null).map((p) => p.partition);
       for (const message of messages) {
