@@ -7,8 +7,12 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const groups = ['apps', 'packages'];
-const dirs = [...groups.flatMap((g) => readdirSync(join(root, g)).map((d) => join(g, d))), 'e2e'];
+// Every workspace package, as pnpm-workspace.yaml lists them: `apps/*`, `packages/*`, and single folders.
+const workspace = readFileSync(join(root, 'pnpm-workspace.yaml'), 'utf8');
+const entries = [...workspace.matchAll(/^ {2}- (\S+)$/gm)].map((match) => match[1]);
+const dirs = entries.flatMap((entry) =>
+  entry.endsWith('/*') ? readdirSync(join(root, entry.slice(0, -2))).map((d) => join(entry.slice(0, -2), d)) : [entry],
+);
 
 let passed = 0;
 let failed = 0;
