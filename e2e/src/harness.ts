@@ -234,6 +234,12 @@ export class Cluster implements AsyncDisposable {
   }
 
   /** Waits until every partition of `topic` has a leader and its ISR holds every replica. */
+  /** A topic as the scenarios use it: replication factor 3, `min.insync.replicas` 2, every replica in sync. */
+  async createReplicatedTopic(name: string, partitions: number): Promise<void> {
+    await this.admin.createTopic({ name, partitions, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } });
+    await this.waitFullyReplicated(name);
+  }
+
   async waitFullyReplicated(topic: string, timeoutMs = 30_000): Promise<void> {
     let last = '';
     await waitFor(

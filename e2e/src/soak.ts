@@ -101,13 +101,7 @@ async function main(): Promise<number> {
   let healFailure: unknown;
   const faults = new Map<string, number>();
   try {
-    await cluster.admin.createTopic({
-      name: TOPIC,
-      partitions: PARTITIONS,
-      replicationFactor: 3,
-      configs: { 'min.insync.replicas': '2' },
-    });
-    await cluster.waitFullyReplicated(TOPIC);
+    await cluster.createReplicatedTopic(TOPIC, PARTITIONS);
     const client = cluster.client();
     const load = startLoad({ client, topic: TOPIC, partitions: PARTITIONS, producer: { deliveryTimeoutMs: 120_000 } });
     const started = performance.now();

@@ -18,13 +18,7 @@ afterAll(async () => {
 describe('controller failover', () => {
   it('5. kill -9 of the active controller: another becomes active; topic creation and broker failover keep working', async () => {
     const topic = 'orders';
-    await cluster.admin.createTopic({
-      name: topic,
-      partitions: 2,
-      replicationFactor: 3,
-      configs: { 'min.insync.replicas': '2' },
-    });
-    await cluster.waitFullyReplicated(topic);
+    await cluster.createReplicatedTopic(topic, 2);
     const client = cluster.client();
     const load = startLoad({ client, topic, partitions: 2 });
     try {

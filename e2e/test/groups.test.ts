@@ -90,13 +90,7 @@ async function coordinator(): Promise<number> {
 
 describe('consumer groups end to end', () => {
   it('members share partitions, a killed member and a killed coordinator lose nothing, duplicates only after the last commit, lag matches', async () => {
-    await cluster.admin.createTopic({
-      name: TOPIC,
-      partitions: 6,
-      replicationFactor: 3,
-      configs: { 'min.insync.replicas': '2' },
-    });
-    await cluster.waitFullyReplicated(TOPIC);
+    await cluster.createReplicatedTopic(TOPIC, 6);
     const client = cluster.client();
     const load = startLoad({ client, topic: TOPIC, partitions: 6 });
     let movedInMs = 0;

@@ -30,13 +30,7 @@ const record = (stream: string, seq = 0) => ({ partition: 0, value: `${stream}/$
 describe('replicas down', () => {
   it('6. with two of three replicas down, min.insync.replicas=2 refuses acks=all writes; acks=1 still succeeds', async () => {
     const topic = 'strict';
-    await cluster.admin.createTopic({
-      name: topic,
-      partitions: 1,
-      replicationFactor: 3,
-      configs: { 'min.insync.replicas': '2' },
-    });
-    await cluster.waitFullyReplicated(topic);
+    await cluster.createReplicatedTopic(topic, 1);
     const client = cluster.client();
     const all = client.producer({ deliveryTimeoutMs: 3000 });
     const one = client.producer({ acks: 1, idempotent: false, deliveryTimeoutMs: 3000 });

@@ -20,13 +20,7 @@ afterAll(async () => {
 describe('leader failover', () => {
   it('4. kill -9 of a leader under acks=all load: a follower takes over, the producer goes on, every acknowledged record is read back once, in order', async () => {
     const topic = 'ledger';
-    await cluster.admin.createTopic({
-      name: topic,
-      partitions: 2,
-      replicationFactor: 3,
-      configs: { 'min.insync.replicas': '2' },
-    });
-    await cluster.waitFullyReplicated(topic);
+    await cluster.createReplicatedTopic(topic, 2);
     const client = cluster.client();
     const load = startLoad({ client, topic, partitions: 2 });
     let victim = 0;
@@ -67,13 +61,7 @@ describe('leader failover', () => {
 
   it('a leader frozen with SIGSTOP under acks=all load is replaced; woken, it follows the new leader and its log agrees', async () => {
     const topic = 'frozen';
-    await cluster.admin.createTopic({
-      name: topic,
-      partitions: 2,
-      replicationFactor: 3,
-      configs: { 'min.insync.replicas': '2' },
-    });
-    await cluster.waitFullyReplicated(topic);
+    await cluster.createReplicatedTopic(topic, 2);
     // Quick PINGs, so that requests stuck at the frozen leader are given up within seconds.
     const client = cluster.client({ pingIntervalMs: 500, pingTimeoutMs: 1000 });
     const load = startLoad({ client, topic, partitions: 2 });

@@ -22,13 +22,7 @@ const big = (_: string, value: unknown) => (typeof value === 'bigint' ? String(v
 describe('restarts', () => {
   it('8. a rolling restart of every broker and then every controller under load loses no acknowledged record; a whole-cluster stop and start keeps all data and offsets', async () => {
     const topic = 'rolling';
-    await cluster.admin.createTopic({
-      name: topic,
-      partitions: 3,
-      replicationFactor: 3,
-      configs: { 'min.insync.replicas': '2' },
-    });
-    await cluster.waitFullyReplicated(topic);
+    await cluster.createReplicatedTopic(topic, 3);
     const client = cluster.client();
     const load = startLoad({ client, topic, partitions: 3 });
     try {
