@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { processCpuSeconds, machineBusySeconds as readMachineBusySeconds } from '@millrace/test-kit';
 
 /**
  * Where the machine's cores went during a measured window: the cluster's processes (from
@@ -7,29 +7,7 @@ import { readFileSync } from 'node:fs';
  * generator or a neighbour bounded a figure. The parsers are pure; `takeSnapshot` reads /proc.
  */
 
-/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on every Linux build Node runs on). */
-const TICKS_PER_SECOND = 100;
-
-/** CPU seconds (user + system) from the text of /proc/<pid>/stat. */
-export function parseProcessCpuSeconds(stat: string): number {
-  // The command name (field 2) is in parentheses and may hold spaces or ')': count from the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 of proc(5), so 11 and 12 counted from field 3.
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`not a /proc/<pid>/stat line: ${stat}`);
-  return (utime + stime) / TICKS_PER_SECOND;
-}
-
-/** CPU seconds the machine has been busy on all its cores (neither idle nor waiting for I/O), from /proc/stat. */
-export function parseMachineBusySeconds(procStat: string): number {
-  const line = procStat.split('\n')[0] ?? '';
-  const [label, ...ticks] = line.trim().split(/\s+/);
-  if (label !== 'cpu' || ticks.length < 5) throw new Error(`not a /proc/stat cpu line: ${line}`);
-  const values = ticks.slice(0, 8).map(Number);
-  const total = values.reduce((a, b) => a + b, 0);
-  return (total - (values[3] ?? 0) - (values[4] ?? 0)) / TICKS_PER_SECOND;
-}
+export { parseMachineBusySeconds, parseProcessCpuSeconds } from '@millrace/test-kit';
 
 export interface CpuSnapshot {
   readonly atMs: number;
@@ -83,18 +61,13 @@ export function takeSnapshot(pids: ReadonlyMap<string, number>): CpuSnapshot {
   const byProcess = new Map<string, number>();
   for (const [name, pid] of pids) {
     try {
-      byProcess.set(name, parseProcessCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8')));
+      byProcess.set(name, processCpuSeconds(pid));
     } catch {
       // Exited between the look and the read: left out of the window.
     }
   }
   const own = process.cpuUsage();
   byProcess.set('bench', (own.user + own.system) / 1e6);
-  let machineBusySeconds = Number.NaN;
-  try {
-    machineBusySeconds = parseMachineBusySeconds(readFileSync('/proc/stat', 'utf8'));
-  } catch {
-    // Not Linux: "other" comes out NaN and prints as such.
-  }
-  return { atMs: performance.now(), machineBusySeconds, byProcess };
+  // Not Linux: "other" comes out NaN and prints as such.
+  return { atMs: performance.now(), machineBusySeconds: readMachineBusySeconds(), byProcess };
 }

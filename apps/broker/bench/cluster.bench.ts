@@ -40,7 +40,6 @@
  *                      (e.g. CONTROLLER_FLAGS="--broker-session-timeout-ms 1500")
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { type ClientHttp2Session, connect, constants as http2Constants } from 'node:http2';
 import { fileURLToPath } from 'node:url';
 import { createH2Client, requestJson } from '@millrace/http';
@@ -60,7 +59,14 @@ import {
   TopicDescriptionSchema,
   verifyRecordBatchCrc,
 } from '@millrace/protocol';
-import { type ProcessCluster, startProcessCluster, tail, waitFor } from '@millrace/test-kit';
+import {
+  machineBusySeconds,
+  type ProcessCluster,
+  processCpuSeconds,
+  startProcessCluster,
+  tail,
+  waitFor,
+} from '@millrace/test-kit';
 
 const BROKER_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const CONTROLLER_MAIN = fileURLToPath(new URL('../../controller/dist/main.js', import.meta.url));
@@ -225,22 +231,6 @@ class Peer {
   }
 }
 
-/** CPU seconds (user + system) a process has used, from /proc. */
-function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 14 and 15 of stat(5) (utime, stime), counted from field 3 after the command name.
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** CPU seconds the whole machine has been busy (every core; not idle, not waiting for I/O), from /proc/stat. */
-function machineBusySeconds(): number {
-  const [, ...ticks] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] as string).trim().split(/\s+/);
-  const values = ticks.map(Number);
-  const total = values.slice(0, 8).reduce((a, b) => a + b, 0);
-  return (total - (values[3] as number) - (values[4] as number)) / 100;
-}
-
 interface CpuSnapshot {
   readonly atMs: number;
   readonly machineBusySeconds: number;
@@ -271,7 +261,7 @@ async function cpuSnapshot(cluster: ProcessCluster): Promise<CpuSnapshot> {
     const pid = proc.child.pid;
     if (pid === undefined || proc.child.exitCode !== null || proc.child.signalCode !== null) continue;
     try {
-      byProcess.set(name, cpuSecondsOf(pid));
+      byProcess.set(name, processCpuSeconds(pid));
     } catch {
       // Exited between the look and the read.
     }

@@ -34,13 +34,15 @@
  * dist/ when it is built (SDK_FROM=src for the sources). PHASES picks phases (join,kill,throughput).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import {
+  machineBusySeconds,
   type Proc,
   type ProcessCluster,
+  processCpuSeconds,
   spawnNode,
   startProcessCluster,
   stop,
@@ -327,19 +329,6 @@ function countIn(times: readonly number[] | undefined, from: number, to: number)
 // ---------------------------------------------------------------------------------------------
 // CPU accounting
 
-function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function machineBusySeconds(): number {
-  const [, ...ticks] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] as string).trim().split(/\s+/);
-  const values = ticks.map(Number);
-  const total = values.slice(0, 8).reduce((a, b) => a + b, 0);
-  return (total - (values[3] as number) - (values[4] as number)) / 100;
-}
-
 type CpuSnapshot = { at: number; machine: number; byProcess: Map<string, number> };
 
 function cpuSnapshot(procs: ReadonlyMap<string, Proc>): CpuSnapshot {
@@ -348,7 +337,7 @@ function cpuSnapshot(procs: ReadonlyMap<string, Proc>): CpuSnapshot {
     const pid = proc.child.pid;
     if (pid === undefined || proc.child.exitCode !== null || proc.child.signalCode !== null) continue;
     try {
-      byProcess.set(name, cpuSecondsOf(pid));
+      byProcess.set(name, processCpuSeconds(pid));
     } catch {
       // Gone between the look and the read.
     }

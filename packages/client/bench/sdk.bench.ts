@@ -47,7 +47,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -55,8 +55,10 @@ import { createFrameSession } from '@millrace/http';
 import { InitProducerIdResponseSchema, Routes } from '@millrace/protocol';
 import {
   freePorts,
+  machineBusySeconds,
   type Proc,
   type ProcessCluster,
+  processCpuSeconds,
   spawnNode,
   startProcessCluster,
   stop,
@@ -130,22 +132,6 @@ function percentile(sorted: readonly number[], p: number): number {
 // ---------------------------------------------------------------------------------------------
 // CPU accounting
 
-/** CPU seconds (user + system) a process has used, from /proc. */
-function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 14 and 15 of stat(5) (utime, stime), counted from field 3 after the command name.
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** CPU seconds the whole machine has been busy (every core; not idle, not waiting for I/O), from /proc/stat. */
-function machineBusySeconds(): number {
-  const [, ...ticks] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] as string).trim().split(/\s+/);
-  const values = ticks.map(Number);
-  const total = values.slice(0, 8).reduce((a, b) => a + b, 0);
-  return (total - (values[3] as number) - (values[4] as number)) / 100;
-}
-
 interface Snapshot {
   readonly atMs: number;
   readonly machineBusySeconds: number;
@@ -160,7 +146,7 @@ function snapshot(children: ReadonlyMap<string, ChildProcess>): Snapshot {
   for (const [name, child] of children) {
     if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) continue;
     try {
-      byProcess.set(name, cpuSecondsOf(child.pid));
+      byProcess.set(name, processCpuSeconds(child.pid));
     } catch {
       // Exited between the look and the read.
     }

@@ -6,4 +6,5 @@ export {
   postJson,
   startProcessCluster,
 } from './cluster.js';
+export { machineBusySeconds, parseMachineBusySeconds, parseProcessCpuSeconds, processCpuSeconds } from './cpu.js';
 export { freePorts, killHard, type Proc, pause, resume, spawnNode, stop, tail, waitFor } from './processes.js';
