@@ -26,6 +26,8 @@ const LEADER_FAILURES: ReadonlySet<string> = new Set([
   'NETWORK_EXCEPTION',
   'REQUEST_TIMED_OUT',
 ]);
+/** How long a send to a partition the metadata does not show yet waits for it to appear. */
+const PARTITION_WAIT_MS = 5_000;
 /** How often a partition whose leader failed asks for metadata while it waits for the new one. */
 const LEADER_POLL_MS = 100;
 
@@ -222,10 +224,34 @@ export class Producer {
     }[] = [];
     for (const { topic, messages } of requests) {
       let info = await this.#cluster.findTopic(topic, this.#retry);
-      // A partition beyond those known may have been added since the metadata was fetched: ask once more.
-      if (messages.some((m) => m.partition !== undefined && m.partition >= info.partitions.length)) {
-        this.#cluster.metadata.invalidate(topic);
-        info = await this.#cluster.findTopic(topic, this.#retry);
+      // A partition beyond those known may have been added since: wait for the brokers' metadata to
+      // show it, within the retry block (Kafka's producer waits for a partition's metadata too).
+      const highest = Math.max(
+        -1,
+        ...messages.map((m) => (Number.isInteger(m.partition) ? (m.partition as number) : -1)),
+      );
+      if (highest >= info.partitions.length) {
+        info = await withRetry(
+          `Finding partition ${highest} of ${topic}`,
+          // A partition just added shows within moments; a partition that does not exist should
+          // not hold the send for the whole retry deadline.
+          { ...this.#retry, deadlineMs: Math.min(this.#retry.deadlineMs, PARTITION_WAIT_MS) },
+          async () => {
+            this.#cluster.metadata.invalidate(topic);
+            const fresh = await this.#cluster.topic(topic);
+            if (highest >= fresh.partitions.length)
+              throw new MillraceError(
+                'UNKNOWN_TOPIC_OR_PARTITION',
+                `Topic ${topic} has partitions 0 to ${fresh.partitions.length - 1}; partition ${highest} does not exist.`,
+              );
+            return fresh;
+          },
+          { signal: this.#cluster.signal },
+        ).catch((error: unknown) => {
+          // Still not there when the retries ran out: the partition check below names it.
+          if (error instanceof MillraceError && error.code === 'UNKNOWN_TOPIC_OR_PARTITION') return info;
+          throw error;
+        });
       }
       const partitionCount = info.partitions.length;
       const available = info.partitions.filter((p) => p.leader !== null).map((p) => p.partition);
