@@ -168,6 +168,13 @@ export class GroupCoordinator {
       const onAbort = () => entry.answer(Promise.resolve(response));
       signal?.addEventListener('abort', onAbort, { once: true });
       shard.held.add(entry);
+      // News that came between the answer above and this hold is not missed.
+      const image = this.#options.manager.image;
+      if (
+        image !== undefined &&
+        shard.store.wouldChange(request.groupId, request.memberId, response, topicsView(image))
+      )
+        entry.answer(this.#run(shard, (store, at, view) => store.heartbeat(request, at, view)));
     });
     return this.#toWire(await held);
   }
