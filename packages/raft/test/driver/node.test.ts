@@ -145,6 +145,9 @@ describe('raft node runtime (LevelDB storage, in-memory network)', () => {
     const cluster = await startCluster({ tickMs: 200 });
     const leader = await cluster.leader();
     const cut = [...cluster.members.values()].find((m) => m !== leader)!;
+    // The follower must know its leader before it is cut off: a leader just elected reaches it
+    // with its first append, and until then a proposal there has nowhere to go (NOT_CONTROLLER).
+    await waitFor('the follower knowing its leader', () => cut.node.leaderId === leader.node.id);
     for (const other of cluster.members.values()) {
       if (other !== cut) cluster.network.partition(cut.node.id, other.node.id);
     }
