@@ -24,16 +24,6 @@ export function startCluster(): Promise<ProcessCluster> {
   });
 }
 
-/** The PID of every cluster process running now, by name (`broker-2`), for the CPU figures. */
-export function runningPids(cluster: ProcessCluster): Map<string, number> {
-  const pids = new Map<string, number>();
-  for (const [name, proc] of cluster.procs) {
-    const { pid, exitCode, signalCode } = proc.child;
-    if (pid !== undefined && exitCode === null && signalCode === null) pids.set(name, pid);
-  }
-  return pids;
-}
-
 /**
  * Creates `name` with RF 3 and min.insync.replicas 2, and waits (bounded) until every partition is
  * led with an ISR of 3 and every running broker's metadata has it. The last wait matters: the
@@ -120,27 +110,4 @@ export class LogCounter {
     this.#counts.clear();
     return text;
   }
-}
-
-/**
- * What the cluster's processes logged at warn and above, counted by message (from the output the
- * test kit keeps of each), so that a run that went wrong quietly shows it.
- */
-export function clusterWarnings(cluster: ProcessCluster): string[] {
-  const counts = new Map<string, number>();
-  for (const [name, proc] of cluster.procs) {
-    for (const line of proc.output.join('').split('\n')) {
-      if (line.trim() === '') continue;
-      let key = `${name}: ${line.slice(0, 120)}`;
-      try {
-        const entry = JSON.parse(line) as { level?: number; msg?: string };
-        if ((entry.level ?? 0) < 40) continue;
-        key = `${name.replace(/-\d+$/, '')} ${entry.level === 40 ? 'warn' : 'error'}: ${entry.msg ?? ''}`;
-      } catch {
-        // Not a log line (a crash trace): counted as it is.
-      }
-      counts.set(key, (counts.get(key) ?? 0) + 1);
-    }
-  }
-  return [...counts].sort((a, b) => b[1] - a[1]).map(([key, count]) => `${count} × ${key}`);
 }

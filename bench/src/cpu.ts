@@ -1,4 +1,4 @@
-import { processCpuSeconds, machineBusySeconds as readMachineBusySeconds } from '@millrace/test-kit';
+import { cpuSecondsByProcess, machineBusySeconds as readMachineBusySeconds } from '@millrace/test-kit';
 
 /**
  * Where the machine's cores went during a measured window: the cluster's processes (from
@@ -58,16 +58,7 @@ export function formatCores(used: CoresUsed): string {
 
 /** Reads /proc for every process in `pids` (name → pid) and this process's own usage. */
 export function takeSnapshot(pids: ReadonlyMap<string, number>): CpuSnapshot {
-  const byProcess = new Map<string, number>();
-  for (const [name, pid] of pids) {
-    try {
-      byProcess.set(name, processCpuSeconds(pid));
-    } catch {
-      // Exited between the look and the read: left out of the window.
-    }
-  }
-  const own = process.cpuUsage();
-  byProcess.set('bench', (own.user + own.system) / 1e6);
+  const byProcess = cpuSecondsByProcess(pids, 'bench');
   // Not Linux: "other" comes out NaN and prints as such.
   return { atMs: performance.now(), machineBusySeconds: readMachineBusySeconds(), byProcess };
 }

@@ -46,8 +46,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Millrace } from '@millrace/client';
-import type { ProcessCluster } from '@millrace/test-kit';
-import { clusterWarnings, LogCounter, startCluster } from './cluster.js';
+import { type ProcessCluster, warningsLogged } from '@millrace/test-kit';
+import { LogCounter, startCluster } from './cluster.js';
 import { describeLoad, describeMachine, readMachine } from './machine.js';
 import { consumeThroughput } from './phases/consume.js';
 import { errorText, type PhaseContext, sizeText } from './phases/context.js';
@@ -246,7 +246,7 @@ async function main(): Promise<number> {
   const closeAll = () => {
     closing ??= (async () => {
       await client?.close().catch(() => undefined);
-      if (cluster !== undefined) warnings = clusterWarnings(cluster);
+      if (cluster !== undefined) warnings = warningsLogged(cluster.procs);
       await cluster?.close();
     })();
     return closing;

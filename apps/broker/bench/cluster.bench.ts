@@ -60,24 +60,19 @@ import {
   verifyRecordBatchCrc,
 } from '@millrace/protocol';
 import {
+  cpuSecondsByProcess,
+  envNumber,
   machineBusySeconds,
   type ProcessCluster,
-  processCpuSeconds,
+  runningPids,
   startProcessCluster,
   tail,
   waitFor,
+  warningsLogged,
 } from '@millrace/test-kit';
 
 const BROKER_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const CONTROLLER_MAIN = fileURLToPath(new URL('../../controller/dist/main.js', import.meta.url));
-
-function envNumber(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name}=${text}: expected a positive number`);
-  return value;
-}
 
 const ALL_PHASES = ['produce-100', 'produce-1k', 'consume', 'latency', 'failover'];
 const PHASES = new Set((process.env.PHASES ?? ALL_PHASES.join(',')).split(',').map((p) => p.trim()));
@@ -256,18 +251,7 @@ async function requestCounts(cluster: ProcessCluster): Promise<Map<string, numbe
 
 async function cpuSnapshot(cluster: ProcessCluster): Promise<CpuSnapshot> {
   const requests = await requestCounts(cluster);
-  const byProcess = new Map<string, number>();
-  for (const [name, proc] of cluster.procs) {
-    const pid = proc.child.pid;
-    if (pid === undefined || proc.child.exitCode !== null || proc.child.signalCode !== null) continue;
-    try {
-      byProcess.set(name, processCpuSeconds(pid));
-    } catch {
-      // Exited between the look and the read.
-    }
-  }
-  const own = process.cpuUsage();
-  byProcess.set('bench', (own.user + own.system) / 1e6);
+  const byProcess = cpuSecondsByProcess(runningPids(cluster.procs), 'bench');
   return { atMs: performance.now(), machineBusySeconds: machineBusySeconds(), byProcess, requests };
 }
 
@@ -858,24 +842,10 @@ function printTable(rows: readonly Row[]): void {
  * kit keeps each process's recent output), so a run that went wrong quietly shows it.
  */
 function printLogSummary(cluster: ProcessCluster): void {
-  const counts = new Map<string, number>();
-  for (const [name, proc] of cluster.procs) {
-    for (const line of proc.output.join('').split('\n')) {
-      if (line.trim() === '') continue;
-      let key = `${name}: ${line.slice(0, 120)}`;
-      try {
-        const entry = JSON.parse(line) as { level?: number; msg?: string };
-        if ((entry.level ?? 0) < 40) continue;
-        key = `${name.replace(/-\d+$/, '')} ${entry.level === 40 ? 'warn' : 'error'}: ${entry.msg ?? ''}`;
-      } catch {
-        // Not a log line (a crash trace): counted as it is.
-      }
-      counts.set(key, (counts.get(key) ?? 0) + 1);
-    }
-  }
+  const warnings = warningsLogged(cluster.procs);
   console.log('\nLogged at warn and above (all processes, by message):');
-  if (counts.size === 0) console.log('- nothing');
-  for (const [key, count] of [...counts].sort((a, b) => b[1] - a[1])) console.log(`- ${count} × ${key}`);
+  if (warnings.length === 0) console.log('- nothing');
+  for (const warning of warnings) console.log(`- ${warning}`);
 }
 
 async function main(): Promise<void> {

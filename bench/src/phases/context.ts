@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Admin, Millrace } from '@millrace/client';
 import type { ProcessCluster } from '@millrace/test-kit';
-import { type LogCounter, runningPids } from '../cluster.js';
+import { runningPids } from '@millrace/test-kit';
+import type { LogCounter } from '../cluster.js';
 import { type CoresUsed, coresUsed, takeSnapshot } from '../cpu.js';
 import type { Progress } from '../progress.js';
 import type { Row } from '../report.js';
@@ -27,8 +28,8 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 /** Starts a CPU window now; the function returned ends it. */
 export function cpuWindow(context: PhaseContext): () => CoresUsed {
-  const before = takeSnapshot(runningPids(context.cluster));
-  return () => coresUsed(before, takeSnapshot(runningPids(context.cluster)));
+  const before = takeSnapshot(runningPids(context.cluster.procs));
+  return () => coresUsed(before, takeSnapshot(runningPids(context.cluster.procs)));
 }
 
 /** Random values to send, a few distinct ones used in turn (random, so incompressible). */

@@ -39,10 +39,12 @@ import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import {
+  cpuSecondsByProcess,
+  envNumber,
   machineBusySeconds,
   type Proc,
   type ProcessCluster,
-  processCpuSeconds,
+  runningPids,
   spawnNode,
   startProcessCluster,
   stop,
@@ -60,14 +62,6 @@ const SDK_URL =
     ? SDK_DIST
     : new URL('../src/index.js', import.meta.url);
 const sdk = (await import(SDK_URL.href)) as typeof import('../src/index.js');
-
-function envNumber(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name}=${text}: expected a positive number`);
-  return value;
-}
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable between processes. */
 const nowMs = () => performance.timeOrigin + performance.now();
@@ -332,19 +326,11 @@ function countIn(times: readonly number[] | undefined, from: number, to: number)
 type CpuSnapshot = { at: number; machine: number; byProcess: Map<string, number> };
 
 function cpuSnapshot(procs: ReadonlyMap<string, Proc>): CpuSnapshot {
-  const byProcess = new Map<string, number>();
-  for (const [name, proc] of procs) {
-    const pid = proc.child.pid;
-    if (pid === undefined || proc.child.exitCode !== null || proc.child.signalCode !== null) continue;
-    try {
-      byProcess.set(name, processCpuSeconds(pid));
-    } catch {
-      // Gone between the look and the read.
-    }
-  }
-  const own = process.cpuUsage();
-  byProcess.set('bench', (own.user + own.system) / 1e6);
-  return { at: performance.now(), machine: machineBusySeconds(), byProcess };
+  return {
+    at: performance.now(),
+    machine: machineBusySeconds(),
+    byProcess: cpuSecondsByProcess(runningPids(procs), 'bench'),
+  };
 }
 
 /** Cores used between two snapshots: this process, the children by kind, and everything else. */

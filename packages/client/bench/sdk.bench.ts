@@ -54,11 +54,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createFrameSession } from '@millrace/http';
 import { InitProducerIdResponseSchema, Routes } from '@millrace/protocol';
 import {
+  cpuSecondsByProcess,
+  envNumber,
   freePorts,
   machineBusySeconds,
   type Proc,
   type ProcessCluster,
-  processCpuSeconds,
+  runningPids,
   spawnNode,
   startProcessCluster,
   stop,
@@ -73,14 +75,6 @@ const STUB_MAIN = fileURLToPath(new URL('./stub-broker.ts', import.meta.url));
 const SDK_DIST = new URL('../dist/index.js', import.meta.url);
 const BROKER_MAIN = fileURLToPath(new URL('../../../apps/broker/dist/main.js', import.meta.url));
 const CONTROLLER_MAIN = fileURLToPath(new URL('../../../apps/controller/dist/main.js', import.meta.url));
-
-function envNumber(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name}=${text}: expected a positive number`);
-  return value;
-}
 
 const ALL_PHASES = ['producer-alone', 'consumer-alone', 'cluster'];
 const PHASES = new Set((process.env.PHASES ?? ALL_PHASES.join(',')).split(',').map((p) => p.trim()));
@@ -142,17 +136,7 @@ interface Snapshot {
 
 /** Synchronous, so that it can be taken inside a loop that never yields to the event loop. */
 function snapshot(children: ReadonlyMap<string, ChildProcess>): Snapshot {
-  const byProcess = new Map<string, number>();
-  for (const [name, child] of children) {
-    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) continue;
-    try {
-      byProcess.set(name, processCpuSeconds(child.pid));
-    } catch {
-      // Exited between the look and the read.
-    }
-  }
-  const own = process.cpuUsage();
-  byProcess.set('sdk', (own.user + own.system) / 1e6);
+  const byProcess = cpuSecondsByProcess(runningPids(children), 'sdk');
   return {
     atMs: performance.now(),
     machineBusySeconds: machineBusySeconds(),

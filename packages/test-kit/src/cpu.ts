@@ -1,4 +1,6 @@
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import type { Proc } from './processes.js';
 
 /**
  * CPU time from /proc, for the benchmarks that say where a 2-core machine's cores went: a process's
@@ -42,4 +44,32 @@ export function machineBusySeconds(): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** Name → pid of the processes in `procs` that are still running (test-kit's or plain child processes). */
+export function runningPids(procs: ReadonlyMap<string, Proc | ChildProcess>): Map<string, number> {
+  const pids = new Map<string, number>();
+  for (const [name, value] of procs) {
+    const child = 'child' in value ? value.child : value;
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) pids.set(name, child.pid);
+  }
+  return pids;
+}
+
+/**
+ * CPU seconds of each process in `pids` (one that exited meanwhile is left out) and of this
+ * process itself, under `self`: what a benchmark samples before and after a measured window.
+ */
+export function cpuSecondsByProcess(pids: ReadonlyMap<string, number>, self: string): Map<string, number> {
+  const byProcess = new Map<string, number>();
+  for (const [name, pid] of pids) {
+    try {
+      byProcess.set(name, processCpuSeconds(pid));
+    } catch {
+      // Exited between the look and the read.
+    }
+  }
+  const own = process.cpuUsage();
+  byProcess.set(self, (own.user + own.system) / 1e6);
+  return byProcess;
 }

@@ -6,5 +6,24 @@ export {
   postJson,
   startProcessCluster,
 } from './cluster.js';
-export { machineBusySeconds, parseMachineBusySeconds, parseProcessCpuSeconds, processCpuSeconds } from './cpu.js';
-export { freePorts, killHard, type Proc, pause, resume, spawnNode, stop, tail, waitFor } from './processes.js';
+export {
+  cpuSecondsByProcess,
+  machineBusySeconds,
+  parseMachineBusySeconds,
+  parseProcessCpuSeconds,
+  processCpuSeconds,
+  runningPids,
+} from './cpu.js';
+export {
+  envNumber,
+  freePorts,
+  killHard,
+  type Proc,
+  pause,
+  resume,
+  spawnNode,
+  stop,
+  tail,
+  waitFor,
+  warningsLogged,
+} from './processes.js';

@@ -118,3 +118,37 @@ export function resume(proc: Proc): void {
 export function tail(proc: Proc, lines = 40): string {
   return proc.output.join('').split('\n').slice(-lines).join('\n');
 }
+
+/**
+ * What the processes logged at warn and above (pino's JSON, level 40 or more), and any line that is
+ * not a log entry (a crash trace), counted by process kind and message, most frequent first:
+ * `"25 × broker warn: replica fetch failed"`. A benchmark prints it so a run that went wrong
+ * quietly shows it.
+ */
+export function warningsLogged(procs: ReadonlyMap<string, Proc>): string[] {
+  const counts = new Map<string, number>();
+  for (const [name, proc] of procs) {
+    for (const line of proc.output.join('').split('\n')) {
+      if (line.trim() === '') continue;
+      let key = `${name}: ${line.slice(0, 120)}`;
+      try {
+        const entry = JSON.parse(line) as { level?: number; msg?: string };
+        if ((entry.level ?? 0) < 40) continue;
+        key = `${name.replace(/-\d+$/, '')} ${entry.level === 40 ? 'warn' : 'error'}: ${entry.msg ?? ''}`;
+      } catch {
+        // Not a log line (a crash trace): counted as it is.
+      }
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+  }
+  return [...counts].sort((a, b) => b[1] - a[1]).map(([key, count]) => `${count} × ${key}`);
+}
+
+/** A positive number from the environment variable `name`, or `fallback` when it is unset or empty. */
+export function envNumber(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name}=${text}: expected a positive number`);
+  return value;
+}
