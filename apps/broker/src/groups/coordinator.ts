@@ -174,7 +174,7 @@ export class GroupCoordinator {
         image !== undefined &&
         shard.store.wouldChange(request.groupId, request.memberId, response, topicsView(image))
       )
-        entry.answer(this.#run(shard, (store, at, view) => store.heartbeat(request, at, view)));
+        this.#answerAgain(shard, entry);
     });
     return this.#toWire(await held);
   }
@@ -445,10 +445,13 @@ export class GroupCoordinator {
     for (const held of [...shard.held]) {
       const { groupId, memberId } = held.request;
       if (now < held.deadline && !shard.store.wouldChange(groupId, memberId, held.told, topics)) continue;
-      shard.held.delete(held);
-      // Asked again, as the member would: the answer is current, and its session is renewed.
-      held.answer(this.#run(shard, (store, at, view) => store.heartbeat(held.request, at, view)));
+      this.#answerAgain(shard, held);
     }
+  }
+
+  /** Answers a held heartbeat by asking again, as the member would: the answer is current, and its session is renewed. */
+  #answerAgain(shard: Shard, held: Held): void {
+    held.answer(this.#run(shard, (store, at, view) => store.heartbeat(held.request, at, view)));
   }
 
   #toWire(response: HeartbeatResponse): GroupHeartbeatResponse {
