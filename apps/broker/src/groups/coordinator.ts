@@ -250,7 +250,8 @@ export class GroupCoordinator {
     if (expire) this.#lastExpiry = now;
     for (const shard of this.#shards.values()) {
       if (shard.state !== 'active') continue;
-      if (expire)
+      // Sessions to check only where there are members: 50 idle partitions cost nothing.
+      if (expire && shard.store.hasMembers)
         void this.#run(shard, (store, at, topics) => ({
           records: store.expire(at, topics),
           response: undefined,

@@ -405,6 +405,12 @@ export class GroupStore {
     return records;
   }
 
+  /** Whether any group here has a member (sessions to watch). */
+  get hasMembers(): boolean {
+    for (const group of this.#groups.values()) if (group.members.size > 0) return true;
+    return false;
+  }
+
   groupIds(): string[] {
     return [...this.#groups.keys()].sort();
   }
