@@ -13,7 +13,7 @@ import type { z } from 'zod';
 import { type Cluster, closedError } from '../cluster.js';
 import type { Logger } from '../logger.js';
 import { originOf } from '../metadata.js';
-import { backoffMs, type RetryOptions, sleep } from '../retry.js';
+import { backoffMs, type RetryOptions, sleep, withRetry } from '../retry.js';
 import type { TopicPartition } from './consumer.js';
 
 /** What a rebalance tells the application, as Kafka's ConsumerRebalanceListener. */
@@ -57,6 +57,16 @@ interface Owned extends TopicPartition {
 const FIND_AGAIN = new Set(['NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE', 'NETWORK_EXCEPTION', 'REQUEST_TIMED_OUT']);
 /** Errors worth another try at the same coordinator. */
 const TRY_AGAIN = new Set(['COORDINATOR_LOAD_IN_PROGRESS', 'NODE_NOT_READY']);
+/** Errors a commit is retried on: the coordinator moved, is loading or was away, or the epoch moved on. */
+const COMMIT_RETRIABLE: ReadonlySet<string> = new Set([
+  'NOT_COORDINATOR',
+  'COORDINATOR_NOT_AVAILABLE',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+  'NETWORK_EXCEPTION',
+  'REQUEST_TIMED_OUT',
+  'NODE_NOT_READY',
+  'STALE_MEMBER_EPOCH',
+]);
 /** Errors that mean the coordinator no longer knows this member at this epoch: it joins again. */
 const JOIN_AGAIN = new Set(['FENCED_MEMBER_EPOCH', 'UNKNOWN_MEMBER_ID']);
 
@@ -131,8 +141,9 @@ export class GroupMember {
 
   /**
    * Commits offsets: the given ones, or else the processed position of every owned partition that
-   * moved since its last commit. Rejects with the coordinator's error (STALE_MEMBER_EPOCH after a
-   * rebalance bumped the epoch is retried once with the new one).
+   * moved since its last commit. Retried within the retry block while the coordinator moves or
+   * loads, and with the new epoch after a rebalance; rejects with the coordinator's error otherwise
+   * (FENCED_MEMBER_EPOCH, UNKNOWN_MEMBER_ID: the member was removed).
    */
   async commit(offsets?: readonly (TopicPartition & { readonly offset: bigint })[]): Promise<void> {
     const chosen =
@@ -153,12 +164,15 @@ export class GroupMember {
         memberEpoch: this.#epoch,
         topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
       });
-    try {
-      await send();
-    } catch (error) {
-      if (!(error instanceof MillraceError) || error.code !== 'STALE_MEMBER_EPOCH') throw error;
-      await send();
-    }
+    // Retried while the coordinator moves or loads (found again each time), and after a rebalance
+    // bumped the epoch (sent with the current one), as Kafka's commitSync retries within its timeout.
+    await withRetry(`Committing offsets of group ${this.#options.groupId}`, this.#retry, send, {
+      signal: this.#cluster.signal,
+      retryOn: COMMIT_RETRIABLE,
+      onRetry: (error) => {
+        if (FIND_AGAIN.has(error.code)) this.#coordinator = undefined;
+      },
+    });
     for (const { topic, partition, offset } of chosen) this.#committed.set(tpKey(topic, partition), offset);
   }
 
