@@ -38,6 +38,8 @@
  *                      HTTP/2's default)
  *   BROKER_FLAGS, CONTROLLER_FLAGS  extra flags for every broker / controller, space-separated
  *                      (e.g. CONTROLLER_FLAGS="--broker-session-timeout-ms 1500")
+ *   BROKER_NODE_FLAGS  Node's own flags for every broker, space-separated (e.g. "--cpu-prof
+ *                      --cpu-prof-dir=/tmp/prof" for a profile of each broker, written when it stops)
  */
 import { randomBytes } from 'node:crypto';
 import { type ClientHttp2Session, connect, constants as http2Constants } from 'node:http2';
@@ -92,6 +94,7 @@ const LATENCY_INTERVAL_MS = envNumber('LATENCY_INTERVAL_MS', 2);
 const FAILOVER_TRIALS = envNumber('FAILOVER_TRIALS', 5);
 const CLIENT_WINDOW_BYTES = envNumber('CLIENT_WINDOW_BYTES', 16 * 1024 * 1024);
 const BROKER_FLAGS = (process.env.BROKER_FLAGS ?? '').split(' ').filter((f) => f !== '');
+const BROKER_NODE_FLAGS = (process.env.BROKER_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
 const CONTROLLER_FLAGS = (process.env.CONTROLLER_FLAGS ?? '').split(' ').filter((f) => f !== '');
 const BROKER_IDS = [1, 2, 3] as const;
 /** How long acks=all may wait at the leader; long enough that a slow ISR shows as latency, not as errors. */
@@ -855,6 +858,7 @@ async function main(): Promise<void> {
     controllers: 3,
     brokers: 3,
     brokerFlags: BROKER_FLAGS,
+    brokerNodeArgs: BROKER_NODE_FLAGS,
     controllerFlags: CONTROLLER_FLAGS,
     logLevel: 'warn',
   });

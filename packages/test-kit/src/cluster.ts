@@ -13,6 +13,8 @@ export interface ProcessClusterOptions {
   /** Extra flags for every broker / controller (e.g. `--log-flush-policy every-batch`). */
   readonly brokerFlags?: readonly string[];
   readonly controllerFlags?: readonly string[];
+  /** Node's own flags for every broker process (e.g. `--cpu-prof`, to profile them). */
+  readonly brokerNodeArgs?: readonly string[];
   /** Log level of every process. Default warn. */
   readonly logLevel?: string;
 }
@@ -79,7 +81,7 @@ export async function startProcessCluster(options: ProcessClusterOptions) {
       return proc;
     },
     startBroker(id: number): Proc {
-      const proc = spawnNode(`broker-${id}`, options.brokerMain, brokerArgs(id));
+      const proc = spawnNode(`broker-${id}`, options.brokerMain, brokerArgs(id), undefined, options.brokerNodeArgs);
       procs.set(`broker-${id}`, proc);
       return proc;
     },
@@ -142,14 +144,23 @@ export async function startProcessCluster(options: ProcessClusterOptions) {
         );
       }
     },
+    /**
+     * Stops the brokers, then the controllers, as `pnpm dev` does: a broker's controlled shutdown
+     * needs the controllers, and a broker that exits on its own (not killed at the end of the
+     * grace) also writes what Node was asked to write at exit, such as a `--cpu-prof` profile.
+     */
     async close(): Promise<void> {
-      await Promise.all(
-        [...procs.values()].map(async (proc) => {
-          // A SIGSTOPped process would sit out SIGTERM's grace; SIGCONT is harmless to the others.
-          if (proc.child.exitCode === null && proc.child.signalCode === null) resume(proc);
-          await stop(proc, 5000).catch(() => undefined);
-        }),
-      );
+      const stopAll = (kind: NodeKind) =>
+        Promise.all(
+          [...procs].map(async ([name, proc]) => {
+            if (!name.startsWith(`${kind}-`)) return;
+            // A SIGSTOPped process would sit out SIGTERM's grace; SIGCONT is harmless to the others.
+            if (proc.child.exitCode === null && proc.child.signalCode === null) resume(proc);
+            await stop(proc, 5000).catch(() => undefined);
+          }),
+        );
+      await stopAll('broker');
+      await stopAll('controller');
       rmSync(root, { recursive: true, force: true });
     },
   };
