@@ -11,6 +11,7 @@ export {
   sendFrame,
 } from './client.js';
 export { createFrameSession, type FrameSession } from './frame-session.js';
+export type { HotAnswer, HotHandler, HotRequest, HotRouteOptions } from './hot-routes.js';
 export { type BoundAddress, type Listenable, type ListenOptions, listen } from './listen.js';
 export { collectedGauge } from './metrics.js';
 export {

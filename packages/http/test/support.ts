@@ -129,7 +129,67 @@ export function buildTestServer(options: Partial<ServerOptions> = {}): TestServe
     reply.type('application/vnd.millrace.frame');
     return encodeFrame({ released: true }, []);
   });
+  addHotRoutes(app, handled, hanging);
   return { app, handled, logs, releaseHanging: () => releaseHanging() };
+}
+
+/**
+ * Hot twins of the routes above, under /v1/hot/. A request to the exact path is served from its
+ * stream; the same path with a query string goes through fastify, so one test can check both.
+ */
+function addHotRoutes(app: MillraceServer, handled: string[], hanging: Promise<void>): void {
+  const json = (value: unknown) => ({ contentType: 'application/json', body: JSON.stringify(value) });
+  app.hotPost('/v1/hot/echo', {}, async (request) => {
+    handled.push('hot-echo');
+    return json(parseBody(EchoSchema, request));
+  });
+  app.hotPost('/v1/hot/frame', {}, async (request) => {
+    handled.push('hot-frame');
+    const { header, sections } = decodeFrame(frameBody(request));
+    return {
+      contentType: 'application/vnd.millrace.frame',
+      body: encodeFrame({ echoed: header }, [...sections].reverse()),
+    };
+  });
+  app.hotPost('/v1/hot/tiny', { bodyLimit: 16 }, async (request) => {
+    handled.push('hot-tiny');
+    return json(request.body);
+  });
+  app.hotPost('/v1/hot/secret', { auth: requireClusterSecret(clusterSecret) }, async () => {
+    handled.push('hot-secret');
+    return json({ ok: true });
+  });
+  app.hotPost('/v1/hot/admin', { auth: requireBearerToken(adminToken) }, async () => {
+    handled.push('hot-admin');
+    return json({ ok: true });
+  });
+  app.hotPost('/v1/hot/boom', {}, async () => {
+    handled.push('hot-boom');
+    throw new Error('connection string postgres://admin:hunter2@db');
+  });
+  app.hotPost('/v1/hot/not-leader', {}, async () => {
+    handled.push('hot-not-leader');
+    throw new MillraceError('NOT_LEADER_OR_FOLLOWER', 'Broker 1 is not the leader of orders-0.', {
+      details: { leaderId: 2, leaderEpoch: 7 },
+    });
+  });
+  app.hotPost('/v1/hot/hang', { timeoutMs: 60_000 }, async (request) => {
+    handled.push('hot-hang');
+    let closed = false;
+    request.once('close', () => {
+      closed = true;
+    });
+    await hanging;
+    return json({ released: true, closed });
+  });
+  app.hotPost(
+    '/v1/hot/opened',
+    { opened: (request) => handled.push(`opened ${request.headers['x-n']}`) },
+    async (request) => {
+      handled.push(`handled ${request.headers['x-n']}`);
+      return json({ connection: request.connection === undefined ? 'none' : 'h2' });
+    },
+  );
 }
 
 /** A test server listening on 127.0.0.1 on a free port, stopped after the test. */

@@ -60,19 +60,15 @@ export function registerClientRoutes(app: MillraceServer, options: ClientRoutesO
   });
 
   const order = new StreamOrder();
-  app.post(
+  app.hotPost(
     Routes.produce,
     {
-      onRequest: [
-        ...onRequest,
-        async (request) => {
-          order.take(request);
-        },
-      ],
+      ...(options.auth === undefined ? {} : { auth: options.auth }),
+      opened: (request) => order.take(request),
       bodyLimit: options.maxRequestBytes,
-      handlerTimeout: LONG_REQUEST_TIMEOUT_MS,
+      timeoutMs: LONG_REQUEST_TIMEOUT_MS,
     },
-    async (request, reply) => {
+    async (request) => {
       const started = performance.now();
       // Appends start in the order the connection's requests were opened (see StreamOrder); the
       // turn passes on once they are queued in the partition logs, before any acknowledgement.
@@ -91,7 +87,7 @@ export function registerClientRoutes(app: MillraceServer, options: ClientRoutesO
         // Nobody waits for the outcome: the appends finish on their own (each catches its own
         // failure, which only counts in the metrics).
         metrics.produceLatency.observe((performance.now() - started) / 1000);
-        return reply.type(ContentType.json).send({ topics: [] });
+        return { contentType: ContentType.json, body: '{"topics":[]}' };
       }
       const answered: ProduceResponse = {
         topics: await Promise.all(
@@ -99,7 +95,7 @@ export function registerClientRoutes(app: MillraceServer, options: ClientRoutesO
         ),
       };
       metrics.produceLatency.observe((performance.now() - started) / 1000);
-      return answered;
+      return { contentType: ContentType.json, body: JSON.stringify(answered) };
     },
   );
 
@@ -151,14 +147,18 @@ export function registerClientRoutes(app: MillraceServer, options: ClientRoutesO
     }));
   }
 
-  app.post(Routes.fetch, { onRequest, handlerTimeout: LONG_REQUEST_TIMEOUT_MS }, async (request, reply) => {
+  const fetchOptions = {
+    ...(options.auth === undefined ? {} : { auth: options.auth }),
+    timeoutMs: LONG_REQUEST_TIMEOUT_MS,
+  };
+  app.hotPost(Routes.fetch, fetchOptions, async (request) => {
     const started = performance.now();
     const body = parseBody(FetchRequestSchema, request);
     const image = options.readyImage();
     const wanted = body.topics.flatMap(({ topic, partitions }) =>
       partitions.map((item) => ({ topic, item, ...resolvePartition(manager, image, topic, item.partition) })),
     );
-    const { response, bytes, records } = await whileConnected(request.raw, (signal) =>
+    const { response, bytes, records } = await whileConnected(request, (signal) =>
       longPoll({
         maxWaitMs: body.maxWaitMs,
         partitions: wanted.flatMap((w) => (w.partition === undefined ? [] : [w.partition])),
@@ -216,7 +216,7 @@ export function registerClientRoutes(app: MillraceServer, options: ClientRoutesO
     metrics.bytesOut.inc(bytes);
     metrics.recordsOut.inc(records);
     metrics.fetchLatency.observe((performance.now() - started) / 1000);
-    return reply.type(ContentType.frame).send(encodeFetchFrame(response));
+    return { contentType: ContentType.frame, body: encodeFetchFrame(response) };
   });
 
   app.post(Routes.listOffsets, { onRequest }, async (request): Promise<ListOffsetsResponse> => {

@@ -44,7 +44,7 @@ export function registerReplicationRoutes(app: MillraceServer, options: Replicat
   const { manager, sessions } = options;
   const onRequest = requireClusterSecret(options.clusterSecret);
 
-  app.post(Routes.replicaFetch, { onRequest, handlerTimeout: REPLICA_FETCH_TIMEOUT_MS }, async (request, reply) => {
+  app.hotPost(Routes.replicaFetch, { auth: onRequest, timeoutMs: REPLICA_FETCH_TIMEOUT_MS }, async (request) => {
     const body = parseBody(ReplicaFetchRequestSchema, request);
     const image = options.readyImage();
     const broker = image.broker(body.replicaId);
@@ -61,7 +61,7 @@ export function registerReplicationRoutes(app: MillraceServer, options: Replicat
     const { session, full, listed } = sessions.open(body, Date.now());
     const entries = [...session.entries.values()];
     const hosted = (entry: SessionEntry) => manager.get(entry.topicId, entry.partition);
-    const response = await whileConnected(request.raw, (signal) =>
+    const response = await whileConnected(request, (signal) =>
       longPoll<BatchedFetchResponse>({
         maxWaitMs: full ? 0 : body.maxWaitMs,
         partitions: entries.flatMap((entry) => hosted(entry) ?? []),
@@ -166,7 +166,7 @@ export function registerReplicationRoutes(app: MillraceServer, options: Replicat
         },
       }),
     );
-    return reply.type(ContentType.frame).send(encodeFetchFrame(response));
+    return { contentType: ContentType.frame, body: encodeFetchFrame(response) };
   });
 
   app.post(Routes.offsetsForLeaderEpoch, { onRequest }, async (request) => {

@@ -1,9 +1,7 @@
-/** What StreamOrder needs of a fastify request: its raw HTTP/2 request (with its stream's session). */
+/** What StreamOrder needs of a request: its connection (HTTP/2 session) and its close. */
 interface OrderedRequest {
-  readonly raw: {
-    readonly stream?: { readonly session?: object };
-    once(event: 'close', listener: () => void): unknown;
-  };
+  readonly connection: object | undefined;
+  once(event: 'close', listener: () => void): unknown;
 }
 
 /**
@@ -14,8 +12,8 @@ interface OrderedRequest {
  * this, its batches would reach the log before the earlier request's, and the leader would refuse
  * them as out of sequence (or, for plain producers, reorder the partition).
  *
- * A request takes a ticket when its headers arrive (`take`, in an onRequest hook: streams open in
- * the client's order) and waits for its turn before it starts its appends (`turn`); it gives the
+ * A request takes a ticket when its headers arrive (`take`, as the route's `opened` hook: streams
+ * open in the client's order) and waits for its turn before it starts its appends (`turn`); it gives the
  * turn on (`release`) as soon as its appends are queued, not when they are acknowledged, so
  * acks=all waits still overlap. A request that ends without reaching its handler (a body over the
  * limit, a cancelled stream) releases its ticket when its stream closes, so nothing waits on it
@@ -27,7 +25,7 @@ export class StreamOrder {
 
   /** Gives `request` its place among its connection's produce requests. */
   take(request: OrderedRequest): void {
-    const session = request.raw.stream?.session;
+    const session = request.connection;
     if (session === undefined) return;
     let turns = this.#sessions.get(session);
     if (turns === undefined) {
@@ -36,7 +34,7 @@ export class StreamOrder {
     }
     const ticket = turns.issue();
     this.#tickets.set(request, ticket);
-    request.raw.once('close', () => ticket.release());
+    request.once('close', () => ticket.release());
   }
 
   /** Resolves when every earlier request of the connection has released its turn. */

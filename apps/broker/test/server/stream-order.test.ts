@@ -6,8 +6,7 @@ import { StreamOrder } from '../../src/routes/stream-order.js';
 // whatever order their bodies finish arriving in.
 
 function request(session: object) {
-  const raw = Object.assign(new EventEmitter(), { stream: { session } });
-  return { raw };
+  return Object.assign(new EventEmitter(), { connection: session });
 }
 
 describe('StreamOrder', () => {
@@ -43,7 +42,7 @@ describe('StreamOrder', () => {
     })();
     await Promise.resolve();
     expect(ran).toBe(false);
-    aborted.raw.emit('close');
+    aborted.emit('close');
     await waiting;
     expect(ran).toBe(true);
   });
@@ -56,8 +55,8 @@ describe('StreamOrder', () => {
     await order.turn(two); // another connection: no wait
     order.release(one);
     order.release(one);
-    one.raw.emit('close');
-    const injected = { raw: new EventEmitter() };
+    one.emit('close');
+    const injected = Object.assign(new EventEmitter(), { connection: undefined });
     order.take(injected);
     expect(order.turn(injected)).toBeUndefined();
   });
