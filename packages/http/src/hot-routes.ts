@@ -127,7 +127,11 @@ export class HotRoutes {
       this.#metrics.observe('POST', route.url, status, performance.now() - started);
       if (stream.destroyed || stream.closed) return;
       stream.respond({ ':status': status, 'content-type': contentType, ...replyHeaders });
-      stream.end(body);
+      // The end goes once the body's write has completed. With end(body) the stream closes (both
+      // sides done) and is destroyed before Node runs the write's completion, and Node's Writable
+      // then builds an ERR_STREAM_DESTROYED, stack and all, for nobody: 10 % of the CPU of a
+      // 64 KiB request.
+      stream.write(body, () => stream.end());
       // Answered before the whole body came (a refusal, the deadline): RFC 9113 §8.1's way to stop
       // the upload is to reset the stream with NO_ERROR once the answer is out.
       if (!bodyEnded) {
@@ -136,6 +140,8 @@ export class HotRoutes {
         });
       }
     };
+    // A body cut off by the stream's close rejects with undefined after the close listener below
+    // (registered first) has settled the request, so it ends here.
     const fail = (error: unknown): void => {
       if (answered) return;
       const { status, body } = toErrorResponse(error);
@@ -198,7 +204,12 @@ export class HotRoutes {
   }
 }
 
-/** Reads the whole body, refusing it (413) as soon as it passes `limit`. */
+/**
+ * Reads the whole body, refusing it (413) as soon as it passes `limit`. A stream that closes before
+ * its end (reset by the client, its session gone) rejects with undefined: the close listener in
+ * #serve has already settled the request, and an error built for every request would cost its
+ * stack trace each time.
+ */
 function readBody(stream: ServerHttp2Stream, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -206,18 +217,29 @@ function readBody(stream: ServerHttp2Stream, limit: number): Promise<Buffer> {
     const onData = (chunk: Buffer) => {
       length += chunk.length;
       if (length > limit) {
-        stream.off('data', onData);
+        stop();
         stream.pause();
         reject(tooLarge(limit));
         return;
       }
       chunks.push(chunk);
     };
+    const onEnd = () => {
+      stop();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length));
+    };
+    const onClose = () => {
+      stop();
+      reject(undefined);
+    };
+    const stop = () => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('close', onClose);
+    };
     stream.on('data', onData);
-    stream.once('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length)));
-    // Closed before its end (reset by the client, the session gone): the close listener in #serve
-    // has already settled the request; this only ends the wait.
-    stream.once('close', () => reject(new MillraceError('NETWORK_EXCEPTION', 'The client went away.')));
+    stream.on('end', onEnd);
+    stream.on('close', onClose);
   });
 }
 
