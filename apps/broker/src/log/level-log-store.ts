@@ -70,22 +70,29 @@ const READ_AHEAD_BYTES_MAX = 16 * 1024 * 1024;
 const NEXTV_ENTRIES_MAX = 1000;
 
 /**
- * LevelDB settings for a log of record batches, chosen by the cluster benchmark (BENCHMARKS.md,
- * "apps/broker — cluster"): together they took acks=all produce from 15–17 to 19–20 MB/s in 10 s
- * windows, and from 16.3 to 19.0 MB/s over 60 s; with a 16 MiB write buffer there was no gain.
+ * LevelDB settings for a log of record batches, chosen by benchmark (BENCHMARKS.md, "apps/broker —
+ * cluster" and "LevelDB write amplification").
  * - No Snappy: batch values are either random-looking record data or already compressed by the
  *   producer (RecordBatch has its own compression), so Snappy spends CPU in every flush and
  *   compaction for nothing. Kafka does not recompress batches on the broker either.
  * - A 64 MiB write buffer (LevelDB's default is 4 MiB): the keys of every partition interleave,
- *   so each level-0 file overlaps all the others and each flush soon costs a compaction; a
- *   larger memtable makes flushes and compactions 16 times rarer. It costs up to two of them in
- *   memory (the one filling and the one being flushed). Recovery replays at most that much log.
- * - 32 MiB table files (2 MiB by default): fewer files per compaction and per level.
+ *   so each level-0 file overlaps all the others and each flush costs a compaction; with 4 MiB
+ *   LevelDB wrote 12 bytes to disk per byte of batch, with 64 MiB 8. It costs up to two memtables
+ *   in memory (the one filling and the one being flushed), and recovery replays at most that much
+ *   log.
+ * - 2 MiB table files (LevelDB's default; 32 MiB before 2026-12): with small files only the file
+ *   at each partition's edge overlaps the next level, so compactions move the rest down without
+ *   rewriting them. Steady-state write amplification fell from 8.0 to 3.9 bytes per byte, and
+ *   acks=all produce over 20 s rose from 27-28 to 29-31 MB/s. The cost is more files (about 500
+ *   per GB), so reads far behind the tail open tables more often.
+ * What is left of the amplification is the interleaving itself: a layout whose keys grow across
+ * the whole database writes each byte twice (log and flush) and never compacts it (the note on
+ * the study in BENCHMARKS.md); that is a change of the stored format, not of a setting.
  */
 const LEVEL_TUNING = {
   compression: false,
   writeBufferSize: 64 * 1024 * 1024,
-  maxFileSize: 32 * 1024 * 1024,
+  maxFileSize: 2 * 1024 * 1024,
 } as const;
 
 type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
