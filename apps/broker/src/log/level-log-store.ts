@@ -89,7 +89,7 @@ const NEXTV_ENTRIES_MAX = 1000;
  * the whole database writes each byte twice (log and flush) and never compacts it (the note on
  * the study in BENCHMARKS.md); that is a change of the stored format, not of a setting.
  */
-const LEVEL_TUNING = {
+export const LEVEL_TUNING = {
   compression: false,
   writeBufferSize: 64 * 1024 * 1024,
   maxFileSize: 2 * 1024 * 1024,
