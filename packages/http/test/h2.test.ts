@@ -1,10 +1,18 @@
-import { type ClientHttp2Session, connect as connectH2 } from 'node:http2';
 import { createServer as createTcpServer } from 'node:net';
 import { decodeFrame, encodeFrame, isMillraceError, type MillraceError } from '@millrace/protocol';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createH2Client, createServer, listen, requestFrame, requestJson } from '../src/index.js';
-import { clusterSecret, EchoSchema, onCleanup, startTestServer, testClient, within } from './support.js';
+import {
+  clusterSecret,
+  EchoSchema,
+  onCleanup,
+  rawSession,
+  startTestServer,
+  testClient,
+  trickle,
+  within,
+} from './support.js';
 
 // A real server on 127.0.0.1, port 0, reached over h2c by the clients this package makes.
 
@@ -19,20 +27,6 @@ async function rejection(promise: Promise<unknown>): Promise<MillraceError> {
   if (!('error' in outcome)) throw new Error(`expected a rejection, got ${JSON.stringify(outcome.value)}`);
   if (!isMillraceError(outcome.error)) throw outcome.error;
   return outcome.error;
-}
-
-/** A raw node:http2 session, for what undici will not do (trickle a body, read SETTINGS). */
-function rawSession(origin: string): Promise<ClientHttp2Session> {
-  const session = connectH2(origin);
-  onCleanup(async () => session.destroy());
-  return within(
-    5_000,
-    new Promise((resolve, reject) => {
-      session.once('remoteSettings', () => resolve(session));
-      session.once('error', reject);
-    }),
-    'the HTTP/2 handshake',
-  );
 }
 
 describe('requestJson against a live h2c server', () => {
@@ -283,23 +277,9 @@ describe('the server keeps slow clients from holding it', () => {
 
   it('a client that trickles its body is answered 504 and its stream closed', async () => {
     const { origin, handled } = await startTestServer({ logger: false, requestTimeoutMs: 300 });
-    const session = await rawSession(origin);
-    const stream = session.request({
-      ':method': 'POST',
-      ':path': '/v1/echo',
-      'content-type': 'application/json',
-      'content-length': '1000',
-    });
-    stream.write('{"name": "slo');
-    const status = await within(
-      5_000,
-      new Promise<number>((resolve) => stream.once('response', (headers) => resolve(Number(headers[':status'])))),
-      'the answer to a trickled body',
-    );
+    const { status, rstCode } = await trickle(origin, '/v1/echo');
     expect(status).toBe(504);
-    stream.resume();
-    await within(5_000, new Promise((resolve) => stream.once('close', resolve)), 'the server to reset the stream');
-    expect(stream.rstCode).toBe(0); // NO_ERROR: "stop sending", not a failure
+    expect(rstCode).toBe(0); // NO_ERROR: "stop sending", not a failure
     expect(handled).toEqual([]);
   });
 

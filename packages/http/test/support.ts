@@ -1,3 +1,4 @@
+import { type ClientHttp2Session, connect as connectH2 } from 'node:http2';
 import { Writable } from 'node:stream';
 import { decodeFrame, encodeFrame, MillraceError } from '@millrace/protocol';
 import { pino } from 'pino';
@@ -217,4 +218,41 @@ export function within<T>(ms: number, promise: Promise<T>, what: string): Promis
     timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A raw node:http2 session, for what undici will not do (trickle a body, read SETTINGS); destroyed after the test. */
+export function rawSession(origin: string): Promise<ClientHttp2Session> {
+  const session = connectH2(origin);
+  onCleanup(async () => session.destroy());
+  return within(
+    5_000,
+    new Promise((resolve, reject) => {
+      session.once('remoteSettings', () => resolve(session));
+      session.once('error', reject);
+    }),
+    'the HTTP/2 handshake',
+  );
+}
+
+/**
+ * POSTs to `path` a JSON body that announces 1,000 bytes and sends a few, then waits for the
+ * answer's status and for the server to close the stream; the reset code says how it closed.
+ */
+export async function trickle(origin: string, path: string): Promise<{ status: number; rstCode: number | undefined }> {
+  const session = await rawSession(origin);
+  const stream = session.request({
+    ':method': 'POST',
+    ':path': path,
+    'content-type': 'application/json',
+    'content-length': '1000',
+  });
+  stream.write('{"name": "slo');
+  const status = await within(
+    5_000,
+    new Promise<number>((resolve) => stream.once('response', (headers) => resolve(Number(headers[':status'])))),
+    'the answer to a trickled body',
+  );
+  stream.resume();
+  await within(5_000, new Promise((resolve) => stream.once('close', resolve)), 'the server to reset the stream');
+  return { status, rstCode: stream.rstCode };
 }
