@@ -16,7 +16,6 @@ import {
 } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { AuthHook } from './auth.js';
 import { type HotHandler, type HotRequest, type HotRouteOptions, HotRoutes, logRefusal } from './hot-routes.js';
 import { parseJsonObject } from './json.js';
 import { createHttpMetrics } from './metrics.js';
@@ -236,16 +235,20 @@ export function createServer(options: ServerOptions): MillraceServer {
   };
   const hotPost = (url: string, routeOptions: HotRouteOptions, handler: HotHandler): void => {
     hot.add({ ...routeOptions, url, handler });
-    const onRequest: AuthHook[] = routeOptions.auth === undefined ? [] : [routeOptions.auth];
-    const { opened } = routeOptions;
+    const { auth, opened } = routeOptions;
     app.post(
       url,
       {
+        // Only a route with an `opened` hook gets a hook beyond its authentication.
         onRequest: [
-          ...onRequest,
-          async (request) => {
-            opened?.(viewOf(request));
-          },
+          ...(auth === undefined ? [] : [auth]),
+          ...(opened === undefined
+            ? []
+            : [
+                async (request: FastifyRequestLike) => {
+                  opened(viewOf(request));
+                },
+              ]),
         ],
         ...(routeOptions.bodyLimit === undefined ? {} : { bodyLimit: routeOptions.bodyLimit }),
         ...(routeOptions.timeoutMs === undefined ? {} : { handlerTimeout: routeOptions.timeoutMs }),

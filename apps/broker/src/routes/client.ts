@@ -52,6 +52,7 @@ export interface ClientRoutesOptions {
 export function registerClientRoutes(app: MillraceServer, options: ClientRoutesOptions): void {
   const { manager, metrics } = options;
   const onRequest = options.auth === undefined ? [] : [options.auth];
+  const hotAuth = options.auth === undefined ? {} : { auth: options.auth };
 
   app.post(Routes.metadata, { onRequest }, async (request): Promise<MetadataResponse> => {
     const body = parseBody(MetadataRequestSchema, request);
@@ -63,7 +64,7 @@ export function registerClientRoutes(app: MillraceServer, options: ClientRoutesO
   app.hotPost(
     Routes.produce,
     {
-      ...(options.auth === undefined ? {} : { auth: options.auth }),
+      ...hotAuth,
       opened: (request) => order.take(request),
       bodyLimit: options.maxRequestBytes,
       timeoutMs: LONG_REQUEST_TIMEOUT_MS,
@@ -147,11 +148,7 @@ export function registerClientRoutes(app: MillraceServer, options: ClientRoutesO
     }));
   }
 
-  const fetchOptions = {
-    ...(options.auth === undefined ? {} : { auth: options.auth }),
-    timeoutMs: LONG_REQUEST_TIMEOUT_MS,
-  };
-  app.hotPost(Routes.fetch, fetchOptions, async (request) => {
+  app.hotPost(Routes.fetch, { ...hotAuth, timeoutMs: LONG_REQUEST_TIMEOUT_MS }, async (request) => {
     const started = performance.now();
     const body = parseBody(FetchRequestSchema, request);
     const image = options.readyImage();
