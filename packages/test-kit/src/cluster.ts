@@ -15,6 +15,8 @@ export interface ProcessClusterOptions {
   readonly controllerFlags?: readonly string[];
   /** Node's own flags for every broker process (e.g. `--cpu-prof`, to profile them). */
   readonly brokerNodeArgs?: readonly string[];
+  /** Node's own flags for every controller process. */
+  readonly controllerNodeArgs?: readonly string[];
   /** Log level of every process. Default warn. */
   readonly logLevel?: string;
 }
@@ -75,7 +77,13 @@ export async function startProcessCluster(options: ProcessClusterOptions) {
       return `http://127.0.0.1:${port}`;
     },
     startController(id: number): Proc {
-      const proc = spawnNode(`controller-${id}`, options.controllerMain, controllerArgs(id));
+      const proc = spawnNode(
+        `controller-${id}`,
+        options.controllerMain,
+        controllerArgs(id),
+        undefined,
+        options.controllerNodeArgs,
+      );
       started.add(id);
       procs.set(`controller-${id}`, proc);
       return proc;

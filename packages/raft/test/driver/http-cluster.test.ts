@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, listen, type MillraceServer } from '@millrace/http';
@@ -116,52 +117,83 @@ describe('raft over HTTP/2 with LevelDB (three nodes in process)', () => {
     expect([...lists[0]!.split(',')].sort()).toEqual(expected.sort());
   });
 
-  it('refuses Raft traffic without the cluster secret or from another cluster, changing nothing', async () => {
-    const cluster = await startCluster();
-    const leader = await cluster.leader();
-    const target = [...cluster.members.values()].find((m) => m !== leader)!;
-    const term = target.node.status().term;
-    const vote = encodeRaftFrame(CLUSTER, leader.id, [
-      {
-        type: 'Vote',
-        from: leader.id,
-        to: target.id,
-        term: (term + 100) as never,
-        lastLogIndex: 0 as never,
-        lastLogTerm: 0 as never,
-        transfer: false,
-      },
-    ]);
-    const post = (headers: Record<string, string>, body: Uint8Array) =>
-      target.server.inject({
-        method: 'POST',
-        url: '/v1/raft',
-        headers: { 'content-type': 'application/vnd.millrace.frame', ...headers },
-        payload: Buffer.from(body),
-      });
-    const noSecret = await post({}, vote);
-    expect(noSecret.statusCode).toBe(401);
-    expect(noSecret.json().error.code).toBe('AUTHENTICATION_FAILED');
-    const wrongSecret = await post({ 'x-millrace-cluster-secret': 'wrong-secret-0123456789' }, vote);
-    expect(wrongSecret.statusCode).toBe(401);
-    const otherCluster = await post(
-      { 'x-millrace-cluster-secret': SECRET },
-      encodeRaftFrame('other', leader.id, [
-        {
-          type: 'Vote',
-          from: leader.id,
-          to: target.id,
-          term: (term + 100) as never,
-          lastLogIndex: 0 as never,
-          lastLogTerm: 0 as never,
-          transfer: false,
-        },
-      ]),
-    );
-    expect(otherCluster.statusCode).toBe(409);
-    expect(otherCluster.json().error.code).toBe('INCONSISTENT_CLUSTER_ID');
-    const garbage = await post({ 'x-millrace-cluster-secret': SECRET }, Buffer.from('garbage'));
-    expect(garbage.statusCode).toBe(400);
-    expect(target.node.status().term).toBeLessThan(term + 100);
-  });
+  it.each(['inject', 'wire'] as const)(
+    'refuses Raft traffic without the cluster secret or from another cluster, changing nothing (%s)',
+    async (via) => {
+      const cluster = await startCluster();
+      const leader = await cluster.leader();
+      const target = [...cluster.members.values()].find((m) => m !== leader)!;
+      const term = target.node.status().term;
+      const vote = (clusterId: string) =>
+        encodeRaftFrame(clusterId, leader.id, [
+          {
+            type: 'Vote',
+            from: leader.id,
+            to: target.id,
+            term: (term + 100) as never,
+            lastLogIndex: 0 as never,
+            lastLogTerm: 0 as never,
+            transfer: false,
+          },
+        ]);
+      // Through fastify (inject) and over a real h2c connection, where the hot route serves it.
+      const session = via === 'wire' ? connect(`http://127.0.0.1:${target.port}`) : undefined;
+      cleanups.push(async () => session?.close());
+      const post = async (headers: Record<string, string>, body: Uint8Array) => {
+        const all = { 'content-type': 'application/vnd.millrace.frame', ...headers };
+        if (session === undefined) {
+          const answer = await target.server.inject({
+            method: 'POST',
+            url: '/v1/raft',
+            headers: all,
+            payload: Buffer.from(body),
+          });
+          return { status: answer.statusCode, body: answer.body };
+        }
+        return new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const stream = session.request({ ':method': 'POST', ':path': '/v1/raft', ...all });
+          let status = 0;
+          let text = '';
+          stream.on('response', (h) => {
+            status = Number(h[':status']);
+          });
+          stream.setEncoding('utf8');
+          stream.on('data', (chunk: string) => {
+            text += chunk;
+          });
+          stream.on('end', () => resolve({ status, body: text }));
+          stream.on('error', reject);
+          stream.end(Buffer.from(body));
+        });
+      };
+      const codeOf = (answer: { body: string }) => JSON.parse(answer.body).error.code;
+      const noSecret = await post({}, vote(CLUSTER));
+      expect(noSecret.status).toBe(401);
+      expect(codeOf(noSecret)).toBe('AUTHENTICATION_FAILED');
+      const wrongSecret = await post({ 'x-millrace-cluster-secret': 'wrong-secret-0123456789' }, vote(CLUSTER));
+      expect(wrongSecret.status).toBe(401);
+      const json = await post(
+        { 'x-millrace-cluster-secret': SECRET, 'content-type': 'application/json' },
+        Buffer.from('{"type":"Vote"}'),
+      );
+      expect(json.status).toBe(415);
+      expect(codeOf(json)).toBe('UNSUPPORTED_MEDIA_TYPE');
+      const otherCluster = await post({ 'x-millrace-cluster-secret': SECRET }, vote('other'));
+      expect(otherCluster.status).toBe(409);
+      expect(codeOf(otherCluster)).toBe('INCONSISTENT_CLUSTER_ID');
+      const garbage = await post({ 'x-millrace-cluster-secret': SECRET }, Buffer.from('garbage'));
+      expect(garbage.status).toBe(400);
+      expect(codeOf(garbage)).toBe('INVALID_REQUEST');
+      expect(target.node.status().term).toBeLessThan(term + 100);
+      // A well-formed request is accepted with an empty 200.
+      const heartbeat = await post(
+        { 'x-millrace-cluster-secret': SECRET },
+        encodeRaftFrame(CLUSTER, leader.id, [
+          { type: 'Heartbeat', from: leader.id, to: target.id, term, commit: 0 as never, context: null },
+        ]),
+      );
+      expect(heartbeat.status).toBe(200);
+      expect(heartbeat.body).toBe('');
+    },
+  );
 });
