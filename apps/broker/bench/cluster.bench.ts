@@ -1,6 +1,12 @@
 /**
  * The cluster benchmark: three controller and three broker processes (dist/main.js) on loopback,
  * every topic at replication.factor 3 and min.insync.replicas 2, every write acks=all. Measures:
+ *   0. idle: the CPU a quiet cluster uses, with one topic of PARTITIONS partitions and no traffic
+ *      (Raft heartbeats, broker heartbeats, replica fetch sessions parked on the leaders);
+ *   0b. cost: one request at a time, closed loop, for each of a fetch (nothing to wait for), a
+ *      produce acks=1 at RF 1 and a produce acks=all at RF 3 (10 × 100 B records): round trip
+ *      and the CPU each request costs the brokers, the controllers and this process. Throughput
+ *      runs hide per-request costs behind batching; latency at a fixed rate pays them in full;
  *   1. produce throughput with 100 B and with 1 KiB records: one batch per partition in each
  *      request, the partitions of one request all led by the broker it goes to (as a batching
  *      client sends them), IN_FLIGHT requests in flight to each broker;
@@ -19,8 +25,11 @@
  *   cd apps/broker && npx tsx bench/cluster.bench.ts      (after building; pnpm bench runs it)
  *
  * Environment (all optional):
- *   PHASES             produce-100,produce-1k,consume,latency,failover (any subset, in this order;
- *                      consume reads back what the produce runs wrote)
+ *   PHASES             idle,cost,produce-100,produce-1k,consume,latency,failover (any subset, in
+ *                      this order; consume reads back what the produce runs wrote)
+ *   IDLE_SECONDS       measured window of the idle run (default 10)
+ *   COST_SECONDS       warm-up, then measured window, of each kind of request in the cost run
+ *                      (default 5)
  *   WARMUP_SECONDS     before each measured window (default 2)
  *   PRODUCE_SECONDS    measured window of each produce run (default 10)
  *   BATCH_BYTES        target size of each produced batch (default 65536)
@@ -31,6 +40,8 @@
  *   CONSUME_SECONDS    keep reading each produced topic from its start until this long has
  *                      passed (default 3)
  *   LATENCY_SECONDS    measured window of the latency run (default 10)
+ *   LATENCY_WARMUP_SECONDS  the latency run's load before its window (default 20: the figures
+ *                      settle only once V8 has optimised the request paths; see BENCHMARKS.md)
  *   LATENCY_RATE       records/s of the latency run (default 5000)
  *   LATENCY_INTERVAL_MS  one produce request every this many ms (default 2)
  *   FAILOVER_TRIALS    kill -9 trials (default 5)
@@ -76,7 +87,7 @@ import {
 const BROKER_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const CONTROLLER_MAIN = fileURLToPath(new URL('../../controller/dist/main.js', import.meta.url));
 
-const ALL_PHASES = ['produce-100', 'produce-1k', 'consume', 'latency', 'failover'];
+const ALL_PHASES = ['idle', 'cost', 'produce-100', 'produce-1k', 'consume', 'latency', 'failover'];
 const PHASES = new Set((process.env.PHASES ?? ALL_PHASES.join(',')).split(',').map((p) => p.trim()));
 for (const phase of PHASES) {
   if (!ALL_PHASES.includes(phase)) throw new Error(`PHASES: "${phase}" is not one of ${ALL_PHASES.join(', ')}`);
@@ -89,6 +100,9 @@ const PARTITIONS = envNumber('PARTITIONS', 6);
 const FETCH_PARTITION_BYTES = envNumber('FETCH_PARTITION_BYTES', 4 * 1024 * 1024);
 const CONSUME_SECONDS = envNumber('CONSUME_SECONDS', 3);
 const LATENCY_SECONDS = envNumber('LATENCY_SECONDS', 10);
+const LATENCY_WARMUP_SECONDS = envNumber('LATENCY_WARMUP_SECONDS', 20);
+const IDLE_SECONDS = envNumber('IDLE_SECONDS', 10);
+const COST_SECONDS = envNumber('COST_SECONDS', 5);
 const LATENCY_RATE = envNumber('LATENCY_RATE', 5000);
 const LATENCY_INTERVAL_MS = envNumber('LATENCY_INTERVAL_MS', 2);
 const FAILOVER_TRIALS = envNumber('FAILOVER_TRIALS', 5);
@@ -308,13 +322,18 @@ class Bench {
     for (const peer of this.peers.values()) peer.close();
   }
 
-  async createTopic(name: string, partitions: number): Promise<void> {
+  async createTopic(name: string, partitions: number, replicationFactor = 3): Promise<void> {
     const client = createH2Client(this.cluster.origin('broker', 1), { connectTimeoutMs: 1000 });
     try {
       await requestJson(client, {
         method: 'POST',
         path: Routes.topics,
-        body: { name, partitions, replicationFactor: 3, configs: { 'min.insync.replicas': '2' } },
+        body: {
+          name,
+          partitions,
+          replicationFactor,
+          configs: { 'min.insync.replicas': String(Math.min(2, replicationFactor)) },
+        },
         headers: { authorization: `Bearer ${this.cluster.adminToken}` },
         responseSchema: TopicDescriptionSchema,
         timeoutMs: 10_000,
@@ -322,7 +341,7 @@ class Bench {
     } finally {
       await client.destroy();
     }
-    await this.waitFullIsr(name, 20_000);
+    await this.waitFullIsr(name, replicationFactor, 20_000);
   }
 
   /** Metadata from the first of `brokers` that answers. */
@@ -338,16 +357,16 @@ class Bench {
     throw new Error(`no broker answered metadata`, { cause: lastError });
   }
 
-  /** Waits until every partition of `topic` has a leader and all three replicas in its ISR, on every live broker's metadata. */
-  async waitFullIsr(topic: string, timeoutMs: number): Promise<void> {
+  /** Waits until every partition of `topic` has a leader and all its replicas in its ISR, on every live broker's metadata. */
+  async waitFullIsr(topic: string, replicationFactor: number, timeoutMs: number): Promise<void> {
     await waitFor(
-      `${topic}: every partition led, ISR of 3`,
+      `${topic}: every partition led, ISR of ${replicationFactor}`,
       async () => {
         for (const id of BROKER_IDS) {
           const meta = await this.metadata([topic], [id]);
           const partitions = meta.topics[0]?.partitions ?? [];
           if (partitions.length === 0) return false;
-          if (!partitions.every((p) => p.leader !== null && p.isr.length === 3)) return false;
+          if (!partitions.every((p) => p.leader !== null && p.isr.length === replicationFactor)) return false;
         }
         return true;
       },
@@ -580,6 +599,85 @@ class Bench {
     console.log(this.rows.at(-1));
   }
 
+  /** 0. The CPU of a quiet cluster: one topic, no clients. */
+  async idle(topic: string) {
+    await this.createTopic(topic, PARTITIONS);
+    // Let the topic's creation and the first replica fetch rounds settle before the window.
+    await sleep(WARMUP_SECONDS * 1000);
+    const before = await cpuSnapshot(this.cluster);
+    await sleep(IDLE_SECONDS * 1000);
+    const after = await cpuSnapshot(this.cluster);
+    const seconds = (after.atMs - before.atMs) / 1000;
+    const used = (name: string) => ((after.byProcess.get(name) ?? 0) - (before.byProcess.get(name) ?? 0)) / seconds;
+    const controllers = [1, 2, 3].map((id) => used(`controller-${id}`));
+    const brokers = BROKER_IDS.map((id) => used(`broker-${id}`));
+    const total = [...controllers, ...brokers].reduce((a, b) => a + b, 0);
+    this.rows.push({
+      measure: `idle: one topic of ${PARTITIONS} partitions at RF 3, no clients, ${seconds.toFixed(0)} s`,
+      result:
+        `${total.toFixed(3)} cores: controllers ${controllers.map((c) => c.toFixed(3)).join(' + ')}, ` +
+        `brokers ${brokers.map((c) => c.toFixed(3)).join(' + ')}`,
+      goal: '',
+      cpu: coresUsed(before, after),
+    });
+    console.log(this.rows.at(-1));
+  }
+
+  /** 0b. What one request costs: closed loop, one at a time, round trip and CPU per request. */
+  async cost() {
+    await this.createTopic('bench-cost-rf1', 1, 1);
+    await this.createTopic('bench-cost-rf3', 1, 3);
+    const leaderOf = async (topic: string) => [...(await this.leaders(topic)).keys()][0] as number;
+    const rf1 = await leaderOf('bench-cost-rf1');
+    const rf3 = await leaderOf('bench-cost-rf3');
+    const batch = encodeRecordBatch({ records: Array.from({ length: 10 }, () => ({ value: randomBytes(100) })) });
+    const produce = (brokerId: number, topic: string, acks: 'all' | 1) => async () => {
+      const body = encodeProduceRequest({
+        acks,
+        timeoutMs: PRODUCE_TIMEOUT_MS,
+        topics: [{ topic, partitions: [{ partition: 0, records: batch }] }],
+      });
+      const error = (await this.produce(brokerId, body, PRODUCE_TIMEOUT_MS + 5000)).topics[0]?.partitions[0]?.error;
+      if (error !== undefined) throw new Error(`produce to ${topic}: ${error.code}: ${error.message}`);
+    };
+    const kinds: [string, () => Promise<unknown>][] = [
+      [
+        'fetch at the log end (maxWaitMs 0), RF 1',
+        () => this.fetch(rf1, 'bench-cost-rf1', new Map([[0, 0n]]), { maxWaitMs: 0, partitionMaxBytes: 1024 }),
+      ],
+      ['produce acks=1, RF 1', produce(rf1, 'bench-cost-rf1', 1)],
+      ['produce acks=all, RF 3', produce(rf3, 'bench-cost-rf3', 'all')],
+    ];
+    for (const [label, request] of kinds) {
+      // Warm up (V8 optimises what runs often), then measure.
+      for (const end = performance.now() + COST_SECONDS * 1000; performance.now() < end; ) await request();
+      const roundTripsMs: number[] = [];
+      const before = await cpuSnapshot(this.cluster);
+      for (const end = performance.now() + COST_SECONDS * 1000; performance.now() < end; ) {
+        const started = performance.now();
+        await request();
+        roundTripsMs.push(performance.now() - started);
+      }
+      const after = await cpuSnapshot(this.cluster);
+      const count = roundTripsMs.length;
+      const microsPerRequest = (name: string) =>
+        (((after.byProcess.get(name) ?? 0) - (before.byProcess.get(name) ?? 0)) * 1e6) / count;
+      const brokers = BROKER_IDS.map((id) => microsPerRequest(`broker-${id}`));
+      const controllers = [1, 2, 3].reduce((sum, id) => sum + microsPerRequest(`controller-${id}`), 0);
+      roundTripsMs.sort((a, b) => a - b);
+      this.rows.push({
+        measure: `cost of one ${label}, one at a time (${(count / ((after.atMs - before.atMs) / 1000)).toFixed(0)}/s)`,
+        result:
+          `round trip p50 ${percentile(roundTripsMs, 50).toFixed(2)} ms, p99 ${percentile(roundTripsMs, 99).toFixed(2)} ms; ` +
+          `CPU per request: brokers ${brokers.map((c) => c.toFixed(0)).join(' + ')} µs, ` +
+          `controllers ${controllers.toFixed(0)} µs, bench ${microsPerRequest('bench').toFixed(0)} µs`,
+        goal: '',
+        cpu: coresUsed(before, after),
+      });
+      console.log(this.rows.at(-1));
+    }
+  }
+
   /** 3. Latency at LATENCY_RATE records/s: produce-to-ack and end to end. */
   async latency(topic: string) {
     await this.createTopic(topic, PARTITIONS);
@@ -666,11 +764,11 @@ class Bench {
         ),
       );
     };
-    const totalMs = (WARMUP_SECONDS + LATENCY_SECONDS) * 1000;
+    const totalMs = (LATENCY_WARMUP_SECONDS + LATENCY_SECONDS) * 1000;
     let before: CpuSnapshot | undefined;
     while (performance.now() - startMs < totalMs) {
       const elapsedMs = performance.now() - startMs;
-      if (before === undefined && elapsedMs >= WARMUP_SECONDS * 1000) {
+      if (before === undefined && elapsedMs >= LATENCY_WARMUP_SECONDS * 1000) {
         before = await cpuSnapshot(this.cluster);
         windowStartMs = performance.now();
         windowEndMs = windowStartMs + LATENCY_SECONDS * 1000;
@@ -698,7 +796,7 @@ class Bench {
       (errors > 0 ? `; ${errors} errors (first: ${firstError.slice(0, 160)})` : '') +
       (endToEndMs.length < sentInWindow ? `; consumers saw ${endToEndMs.length} of ${sentInWindow} records` : '');
     this.rows.push({
-      measure: `produce → ack at ${Math.round(rate).toLocaleString('en-US')} records/s (${recordsPerRequest} × 100 B per request, one request every ${LATENCY_INTERVAL_MS} ms)`,
+      measure: `produce → ack at ${Math.round(rate).toLocaleString('en-US')} records/s (${recordsPerRequest} × 100 B per request, one request every ${LATENCY_INTERVAL_MS} ms, after ${LATENCY_WARMUP_SECONDS} s at that rate)`,
       result: `p50 ${percentile(ackMs, 50).toFixed(2)} ms, p99 ${percentile(ackMs, 99).toFixed(2)} ms, max ${(ackMs.at(-1) ?? Number.NaN).toFixed(1)} ms (${ackMs.length} requests)${problems}`,
       goal: `p99 < 5 ms: ${percentile(ackMs, 99) < 5 ? 'met' : 'not met'}`,
       cpu,
@@ -810,7 +908,7 @@ class Bench {
           cause: error,
         });
       });
-      await this.waitFullIsr(topic, 30_000);
+      await this.waitFullIsr(topic, 3, 30_000);
     }
     allMs.sort((a, b) => a - b);
     electedMs.sort((a, b) => a - b);
@@ -873,6 +971,8 @@ async function main(): Promise<void> {
     console.log(
       `cluster: 3 controllers, 3 brokers (${cluster.root}); broker flags [${BROKER_FLAGS.join(' ')}], controller flags [${CONTROLLER_FLAGS.join(' ')}]`,
     );
+    if (PHASES.has('idle')) await bench.idle('bench-idle');
+    if (PHASES.has('cost')) await bench.cost();
     if (PHASES.has('produce-100')) {
       await bench.produceThroughput(
         'bench-100b',
