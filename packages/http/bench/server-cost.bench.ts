@@ -15,6 +15,11 @@
  * within a size every variant, starting one variant later than the round before, so a neighbour's
  * load on the machine falls on all of them. The table sums the rounds.
  *
+ * Then the round trip: ROUND_TRIPS requests of 1 KiB, one at a time (the next sent when the
+ * answer is in), for every variant in every round; a second table gives their percentiles. It is
+ * the floor under any latency a Millrace node adds: one exchange between two processes on this
+ * machine, with nothing else to do.
+ *
  * Prints a markdown table; the figures go to BENCHMARKS.md by hand, with the machine and the date.
  * Also prints the cores each window used (the server, this process, every other process), since
  * the machine may be shared.
@@ -30,6 +35,7 @@
  *                 window (default 0.5)
  *   VARIANTS      fastify,hot,via-fastify (any subset; default all)
  *   SIZES         1k,64k (any subset; default both)
+ *   ROUND_TRIPS   requests of each round-trip window, one at a time (default 3,000; 0 skips them)
  *   SERVER_NODE_FLAGS  Node's own flags for the server process, space-separated (e.g. "--cpu-prof
  *                 --cpu-prof-dir=/tmp/prof" for a profile of the server, written when it stops;
  *                 a profiler adds its own cost, so take figures without it)
@@ -66,6 +72,9 @@ type Variant = (typeof ALL_VARIANTS)[number];
 type Size = (typeof ALL_SIZES)[number];
 const SIZES = chosen('SIZES', ALL_SIZES);
 const VARIANTS = chosen('VARIANTS', ALL_VARIANTS);
+const ROUND_TRIPS = Number(process.env.ROUND_TRIPS ?? 3000);
+if (!Number.isSafeInteger(ROUND_TRIPS) || ROUND_TRIPS < 0)
+  throw new Error(`ROUND_TRIPS must be 0 or more, not ${process.env.ROUND_TRIPS}`);
 const SERVER_NODE_FLAGS = (process.env.SERVER_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
 
 /** Before each window: a pause for the last one's garbage and timers, then the idle measurement. */
@@ -372,6 +381,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const windows = new Map<string, Window[]>();
+  const roundTrips = new Map<Variant['key'], number[]>();
   const answerBytes = new Set<number>();
   try {
     const bodies = new Map(SIZES.map((size) => [size, randomBytes(size.bytes)] as const));
@@ -393,6 +403,19 @@ async function main(): Promise<void> {
               `${format(window.serverCpuUs / window.requests, 1)} µs/request; cores: server ${cores(window.serverCpuUs, window.wallMs)} ` +
               `(idle ${window.idleCores.toFixed(3)}), load generator ${cores(window.ownCpuUs, window.wallMs)}, other ${cores(window.otherCpuUs, window.wallMs)}`,
           );
+        }
+      }
+      if (ROUND_TRIPS > 0) {
+        const body = randomBytes(1024);
+        for (const variant of rotate(VARIANTS, round)) {
+          const times = roundTrips.get(variant.key) ?? [];
+          for (let i = 0; i < ROUND_TRIPS; i++) {
+            const started = performance.now();
+            const answer = await post(session, variant.path, body);
+            if (answer.status !== 200) throw new Error(`${variant.path}: status ${answer.status}`);
+            times.push(performance.now() - started);
+          }
+          roundTrips.set(variant.key, times);
         }
       }
     }
@@ -437,6 +460,20 @@ async function main(): Promise<void> {
     ratios.push(describeRatios(size, perRequest));
   }
   console.log(`\n${ratios.filter((line) => line !== '').join('\n')}`);
+  if (roundTrips.size > 0) {
+    console.log(`\nRound trip, 1 KiB, one request at a time (${ROUND_TRIPS} per variant per round):\n`);
+    console.log('| variant | round trips | p50 ms | p90 ms | p99 ms | max ms |');
+    console.log('| --- | --: | --: | --: | --: | --: |');
+    for (const variant of VARIANTS) {
+      const times = [...(roundTrips.get(variant.key) ?? [])].sort((a, b) => a - b);
+      if (times.length === 0) continue;
+      const at = (share: number) =>
+        (times[Math.min(times.length - 1, Math.floor(share * times.length))] as number).toFixed(3);
+      console.log(
+        `| ${variant.name} | ${format(times.length)} | ${at(0.5)} | ${at(0.9)} | ${at(0.99)} | ${(times.at(-1) as number).toFixed(2)} |`,
+      );
+    }
+  }
 }
 
 /** The hot route's CPU per request, and its fastify twin's, over the fastify route's (those measured). */
