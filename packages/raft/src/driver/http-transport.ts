@@ -207,9 +207,9 @@ const ACCEPTED = { contentType: ContentType.frame, body: Buffer.alloc(0) };
 
 /**
  * The receiving end: POST /v1/raft, cluster secret required, frame checked before the core sees it.
- * A hot route (`app.hotPost`, served from the HTTP/2 stream): a leader sends each follower a
- * heartbeat or an append every tick, and each follower answers with a request of its own, so an
- * idle quorum spent most of its CPU in fastify's per-request machinery.
+ * A hot route (`app.hotPost`, served from the HTTP/2 stream): a leader sends each follower
+ * heartbeats and appends several times a second, and each follower answers with requests of its
+ * own, so through fastify an idle quorum spent most of its CPU in fastify's per-request machinery.
  */
 export function registerRaftRoute(app: MillraceServer, options: RaftRouteOptions): void {
   const peers = new Set<number>(options.voters);
