@@ -150,6 +150,9 @@ describe('brokers as processes', () => {
     });
     const [first, second] = [1, 2, 3].filter((id) => id !== leader) as [number, number];
     const l = leader as number;
+    // Broker 1 may learn of the topic before its leader does (each follows the metadata stream on
+    // its own): produce only once the leader's own image names it.
+    await waitFor('the leader to know it leads', async () => (await partitionOf(c, 'strict', [l])).leader === l);
     expect((await wire.produce(client(l), 'strict', ['before']))?.error).toBeUndefined();
 
     await c.kill('broker', first);
