@@ -5,7 +5,8 @@
  *      (Raft heartbeats, broker heartbeats, replica fetch sessions parked on the leaders);
  *   0b. cost: one request at a time, closed loop, for each of a fetch (nothing to wait for), a
  *      produce acks=1 at RF 1 and a produce acks=all at RF 3 (10 × 100 B records): round trip
- *      and the CPU each request costs the brokers, the controllers and this process. Throughput
+ *      and the CPU each request costs the brokers, the controllers and this process (each net of
+ *      its idle rate just before the window). Throughput
  *      runs hide per-request costs behind batching; latency at a fixed rate pays them in full;
  *   1. produce throughput with 100 B and with 1 KiB records: one batch per partition in each
  *      request, the partitions of one request all led by the broker it goes to (as a batching
@@ -103,6 +104,11 @@ const LATENCY_SECONDS = envNumber('LATENCY_SECONDS', 10);
 const LATENCY_WARMUP_SECONDS = envNumber('LATENCY_WARMUP_SECONDS', 20);
 const IDLE_SECONDS = envNumber('IDLE_SECONDS', 10);
 const COST_SECONDS = envNumber('COST_SECONDS', 5);
+/**
+ * The idle measurement before each cost window. /proc counts CPU in 10 ms ticks, so a process
+ * that does nothing for the requests can show a few tens of µs per request either side of zero.
+ */
+const IDLE_BEFORE_COST_MS = 2000;
 const LATENCY_RATE = envNumber('LATENCY_RATE', 5000);
 const LATENCY_INTERVAL_MS = envNumber('LATENCY_INTERVAL_MS', 2);
 const FAILOVER_TRIALS = envNumber('FAILOVER_TRIALS', 5);
@@ -651,6 +657,12 @@ class Bench {
     for (const [label, request] of kinds) {
       // Warm up (V8 optimises what runs often), then measure.
       for (const end = performance.now() + COST_SECONDS * 1000; performance.now() < end; ) await request();
+      // Every process's idle rate just before the window (heartbeats, parked replica fetches),
+      // taken off what the window used, so the figures are what the requests cost.
+      await sleep(200);
+      const idleFrom = await cpuSnapshot(this.cluster);
+      await sleep(IDLE_BEFORE_COST_MS);
+      const idleTo = await cpuSnapshot(this.cluster);
       const roundTripsMs: number[] = [];
       const before = await cpuSnapshot(this.cluster);
       for (const end = performance.now() + COST_SECONDS * 1000; performance.now() < end; ) {
@@ -660,8 +672,11 @@ class Bench {
       }
       const after = await cpuSnapshot(this.cluster);
       const count = roundTripsMs.length;
+      const cpuSeconds = (from: CpuSnapshot, to: CpuSnapshot, name: string) =>
+        (to.byProcess.get(name) ?? 0) - (from.byProcess.get(name) ?? 0);
+      const idleRate = (name: string) => cpuSeconds(idleFrom, idleTo, name) / ((idleTo.atMs - idleFrom.atMs) / 1000);
       const microsPerRequest = (name: string) =>
-        (((after.byProcess.get(name) ?? 0) - (before.byProcess.get(name) ?? 0)) * 1e6) / count;
+        ((cpuSeconds(before, after, name) - idleRate(name) * ((after.atMs - before.atMs) / 1000)) * 1e6) / count;
       const brokers = BROKER_IDS.map((id) => microsPerRequest(`broker-${id}`));
       const controllers = [1, 2, 3].reduce((sum, id) => sum + microsPerRequest(`controller-${id}`), 0);
       roundTripsMs.sort((a, b) => a - b);
@@ -669,8 +684,10 @@ class Bench {
         measure: `cost of one ${label}, one at a time (${(count / ((after.atMs - before.atMs) / 1000)).toFixed(0)}/s)`,
         result:
           `round trip p50 ${percentile(roundTripsMs, 50).toFixed(2)} ms, p99 ${percentile(roundTripsMs, 99).toFixed(2)} ms; ` +
-          `CPU per request: brokers ${brokers.map((c) => c.toFixed(0)).join(' + ')} µs, ` +
-          `controllers ${controllers.toFixed(0)} µs, bench ${microsPerRequest('bench').toFixed(0)} µs`,
+          `CPU per request, net of idle: brokers ${brokers.map((c) => c.toFixed(0)).join(' + ')} µs, ` +
+          `controllers ${controllers.toFixed(0)} µs, bench ${microsPerRequest('bench').toFixed(0)} µs ` +
+          `(idle before: brokers ${BROKER_IDS.map((id) => idleRate(`broker-${id}`).toFixed(3)).join(' + ')}, ` +
+          `controllers ${[1, 2, 3].reduce((sum, id) => sum + idleRate(`controller-${id}`), 0).toFixed(3)} cores)`,
         goal: '',
         cpu: coresUsed(before, after),
       });
