@@ -17,6 +17,7 @@ import {
   sendFrameExchange,
 } from './answers.js';
 import { clientDefaults, type FrameRequest, type H2ClientOptions, type JsonRequest } from './client.js';
+import { CONNECTION_WINDOW_BYTES, FRAME_BYTES, STREAM_WINDOW_BYTES } from './windows.js';
 
 /**
  * Requests over a `node:http2` session: the same exchanges as `requestFrame`, `requestJson` and
@@ -49,11 +50,6 @@ export interface FrameSession {
   /** Closes the session at once; requests in flight fail with NETWORK_EXCEPTION. */
   close(): Promise<void>;
 }
-
-/** The receive window per stream, the whole connection's, and the largest frame a peer may send. */
-const STREAM_WINDOW_BYTES = 8 * 1024 * 1024;
-const CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024;
-const FRAME_BYTES = 1024 * 1024;
 
 export function createFrameSession(origin: string, options: H2ClientOptions = {}): FrameSession {
   return new NodeFrameSession(new URL(origin).origin, options);

@@ -19,6 +19,7 @@ import type { Registry } from 'prom-client';
 import { type HotHandler, type HotRequest, type HotRouteOptions, HotRoutes, logRefusal } from './hot-routes.js';
 import { parseJsonObject } from './json.js';
 import { createHttpMetrics } from './metrics.js';
+import { CONNECTION_WINDOW_BYTES, FRAME_BYTES, STREAM_WINDOW_BYTES } from './windows.js';
 
 export type HealthStatus = 'ok' | 'starting' | 'degraded';
 
@@ -83,11 +84,6 @@ export type MillraceServer = FastifyInstance<
   hotPost(url: string, options: HotRouteOptions, handler: HotHandler): void;
 };
 
-/** The receive window per stream, the whole connection's, and the largest frame a peer may send. */
-const STREAM_WINDOW_BYTES = 8 * 1024 * 1024;
-const CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024;
-const FRAME_BYTES = 1024 * 1024;
-
 /**
  * Builds the fastify instance a Millrace node serves from. Every answer that is not a success is a
  * catalogue error body (`toErrorResponse`), whichever stage refused it: routing (404, 405),
@@ -99,10 +95,7 @@ export function createServer(options: ServerOptions): MillraceServer {
   const requestTimeoutMs = options.requestTimeoutMs ?? serverDefaults.requestTimeoutMs;
   const sessionIdleTimeoutMs = options.sessionIdleTimeoutMs ?? serverDefaults.sessionIdleTimeoutMs;
   const http2Options: Http2ServerOptions = {
-    // Wide windows, as the clients here announce: with HTTP/2's 64 KiB defaults a connection's
-    // large requests wait on window updates (a bare server received 64 KiB bodies at 2.7 times
-    // the CPU per byte in a first measurement). Large frames are allowed, though Node's own
-    // client still sends DATA frames of at most 16 KiB.
+    // Wide windows and large frames, as the clients here announce (windows.ts).
     settings: {
       maxConcurrentStreams: options.maxConcurrentStreams ?? serverDefaults.maxConcurrentStreams,
       initialWindowSize: STREAM_WINDOW_BYTES,
