@@ -5,11 +5,12 @@ import {
   type ServerHttp2Session,
   type ServerHttp2Stream,
 } from 'node:http2';
-import { ContentType, MillraceError, toErrorResponse } from '@millrace/protocol';
+import { ContentType, toErrorResponse } from '@millrace/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import type { AuthHook } from './auth.js';
 import { parseJsonObject } from './json.js';
 import type { HttpMetrics } from './metrics.js';
+import { logRefusal, payloadTooLarge, requestTimedOut, shuttingDown, unsupportedMediaType } from './refusals.js';
 
 /**
  * What a hot route's handler sees of its request, whichever way it came: straight from an HTTP/2
@@ -148,10 +149,7 @@ export class HotRoutes {
       logRefusal(this.#log, error, status, body.error);
       answer(status, ContentType.json, JSON.stringify(body));
     };
-    const timer = setTimeout(
-      () => fail(new MillraceError('REQUEST_TIMED_OUT', `The server gave up on the request after ${timeoutMs} ms.`)),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => fail(requestTimedOut(timeoutMs)), timeoutMs);
     // A stream reset by the client, or closed with its session, is answered no more.
     stream.once('close', () => {
       answered = true;
@@ -168,7 +166,7 @@ export class HotRoutes {
     };
 
     const run = async (): Promise<void> => {
-      if (this.#closing()) throw new MillraceError('NODE_NOT_READY', 'The node is shutting down.');
+      if (this.#closing()) throw shuttingDown();
       if (route.auth !== undefined) {
         await route.auth(request, {
           header: (name: string, value: string) => {
@@ -179,22 +177,13 @@ export class HotRoutes {
       route.opened?.(request);
       const type = mediaType(headers['content-type']);
       if (type !== undefined && type !== ContentType.json && type !== ContentType.frame) {
-        const given = headers['content-type'] as string;
-        throw new MillraceError(
-          'UNSUPPORTED_MEDIA_TYPE',
-          `Content type "${given.slice(0, 100)}" is not accepted; send ${ContentType.json} or ${ContentType.frame}.`,
-        );
+        throw unsupportedMediaType(headers['content-type']);
       }
       const declared = Number(headers['content-length']);
-      if (Number.isFinite(declared) && declared > bodyLimit) throw tooLarge(bodyLimit);
+      if (Number.isFinite(declared) && declared > bodyLimit) throw payloadTooLarge(bodyLimit);
       const bytes = await readBody(stream, bodyLimit);
       bodyEnded = true;
-      if (bytes.length > 0 && type === undefined) {
-        throw new MillraceError(
-          'UNSUPPORTED_MEDIA_TYPE',
-          `A body without a content type is not accepted; send ${ContentType.json} or ${ContentType.frame}.`,
-        );
-      }
+      if (bytes.length > 0 && type === undefined) throw unsupportedMediaType(undefined);
       if (type === ContentType.json) request.body = parseJsonObject(bytes.toString('utf8'));
       else if (type === ContentType.frame) request.body = bytes;
       const result = await route.handler(request);
@@ -219,7 +208,7 @@ function readBody(stream: ServerHttp2Stream, limit: number): Promise<Buffer> {
       if (length > limit) {
         stop();
         stream.pause();
-        reject(tooLarge(limit));
+        reject(payloadTooLarge(limit));
         return;
       }
       chunks.push(chunk);
@@ -243,32 +232,8 @@ function readBody(stream: ServerHttp2Stream, limit: number): Promise<Buffer> {
   });
 }
 
-function tooLarge(limit: number): MillraceError {
-  return new MillraceError('PAYLOAD_TOO_LARGE', `The body is larger than this route's limit of ${limit} bytes.`, {
-    details: { bodyLimitBytes: limit },
-  });
-}
-
 /** `application/json; charset=utf-8` → `application/json`; undefined when absent. */
 function mediaType(header: string | string[] | undefined): string | undefined {
   if (typeof header !== 'string') return undefined;
   return (header.split(';', 1)[0] as string).trim().toLowerCase();
-}
-
-/** As the server's error handler logs: a bug at error with its stack, a retriable refusal at info, the rest at debug. */
-export function logRefusal(
-  log: FastifyBaseLogger,
-  error: unknown,
-  status: number,
-  body: { readonly code: string; readonly message: string; readonly retriable: boolean },
-): void {
-  if (status >= 500 && !body.retriable) {
-    log.error({ err: error, code: body.code }, 'request failed: %s', body.message);
-  } else if (status >= 500) {
-    // A retriable condition (no leader yet, a coordinator loading, not enough replicas): the
-    // caller retries; it is worth a line, not an error with a stack.
-    log.info({ code: body.code }, 'request refused for now: %s', body.message);
-  } else {
-    log.debug({ err: error, code: body.code }, 'request refused: %s', body.message);
-  }
 }

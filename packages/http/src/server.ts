@@ -16,9 +16,10 @@ import {
 } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { type HotHandler, type HotRequest, type HotRouteOptions, HotRoutes, logRefusal } from './hot-routes.js';
+import { type HotHandler, type HotRequest, type HotRouteOptions, HotRoutes } from './hot-routes.js';
 import { parseJsonObject } from './json.js';
 import { createHttpMetrics } from './metrics.js';
+import { logRefusal, payloadTooLarge, requestTimedOut, shuttingDown, unsupportedMediaType } from './refusals.js';
 import { CONNECTION_WINDOW_BYTES, FRAME_BYTES, STREAM_WINDOW_BYTES } from './windows.js';
 
 export type HealthStatus = 'ok' | 'starting' | 'degraded';
@@ -158,7 +159,7 @@ export function createServer(options: ServerOptions): MillraceServer {
   // fastify would otherwise read and parse the body of a request that has nowhere to go, and
   // its request timeout does not cover not-found requests.
   app.addHook('onRequest', async (request, reply) => {
-    if (closing) throw new MillraceError('NODE_NOT_READY', 'The node is shutting down.');
+    if (closing) throw shuttingDown();
     if (request.is404) throw routeNotFound(app, request.method, request.url, reply);
   });
   app.setNotFoundHandler(async (request, reply) => {
@@ -299,27 +300,11 @@ function explainFastifyError(error: unknown, request: ErrorRequest): unknown {
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
   switch (code) {
     case 'FST_ERR_HANDLER_TIMEOUT':
-      return new MillraceError(
-        'REQUEST_TIMED_OUT',
-        `The server gave up on the request after ${request.routeOptions.handlerTimeout} ms.`,
-        { cause: error },
-      );
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': {
-      const given = request.headers['content-type'];
-      const what =
-        typeof given === 'string' ? `Content type "${given.slice(0, 100)}" is` : 'A body without a content type is';
-      return new MillraceError(
-        'UNSUPPORTED_MEDIA_TYPE',
-        `${what} not accepted; send ${ContentType.json} or ${ContentType.frame}.`,
-        { cause: error },
-      );
-    }
+      return requestTimedOut(request.routeOptions.handlerTimeout, error);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return unsupportedMediaType(request.headers['content-type'], error);
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new MillraceError(
-        'PAYLOAD_TOO_LARGE',
-        `The body is larger than this route's limit of ${request.routeOptions.bodyLimit} bytes.`,
-        { cause: error, details: { bodyLimitBytes: request.routeOptions.bodyLimit } },
-      );
+      return payloadTooLarge(request.routeOptions.bodyLimit, error);
     default:
       return error;
   }
