@@ -56,11 +56,11 @@ export interface HotRoute extends HotRouteOptions {
  * from the HTTP/2 stream itself; every other stream goes on to fastify through Node's compatibility
  * layer, as if nothing stood in between.
  *
- * Why: a produce, fetch or replica fetch request through fastify costs a broker about three times
- * the CPU of the same exchange on the stream (Node's compat request and response objects, fastify's
- * hooks and reply, and the AbortController with its DOMException that a route timeout builds and
- * aborts at every request's close), and about 2.3 times as much per byte received (BENCHMARKS.md,
- * "the hot routes"). DESIGN.md decision 7 keeps fastify for the servers; this is the departure it
+ * Why: a 1 KiB request through fastify costs the server about 1.5 to 1.7 times the CPU of the same
+ * exchange on the stream (Node's compat request and response objects, fastify's hooks and reply,
+ * and the AbortController with its DOMException that a route timeout builds and aborts at every
+ * request's close); at 64 KiB the two come out about even (BENCHMARKS.md, "packages/http — server
+ * cost per request"). DESIGN.md decision 7 keeps fastify for the servers; this is the departure it
  * allows for hot data paths, written down in docs/development.md.
  *
  * What fastify guarantees, the hot path guarantees too, with the same catalogue errors: NODE_NOT_READY
