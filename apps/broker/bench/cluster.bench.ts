@@ -278,10 +278,16 @@ async function cpuSnapshot(cluster: ProcessCluster): Promise<CpuSnapshot> {
   return { atMs: performance.now(), machineBusySeconds: machineBusySeconds(), byProcess, requests };
 }
 
+/** The cores process `name` used between two snapshots. */
+function coresOf(before: CpuSnapshot, after: CpuSnapshot, name: string): number {
+  const seconds = (after.atMs - before.atMs) / 1000;
+  return ((after.byProcess.get(name) ?? 0) - (before.byProcess.get(name) ?? 0)) / seconds;
+}
+
 /** Cores used between two snapshots: each broker, the controllers together, this process. */
 function coresUsed(before: CpuSnapshot, after: CpuSnapshot): string {
   const seconds = (after.atMs - before.atMs) / 1000;
-  const used = (name: string) => ((after.byProcess.get(name) ?? 0) - (before.byProcess.get(name) ?? 0)) / seconds;
+  const used = (name: string) => coresOf(before, after, name);
   const brokers = BROKER_IDS.map((id) => used(`broker-${id}`));
   const controllers = [1, 2, 3].reduce((sum, id) => sum + used(`controller-${id}`), 0);
   const ours = brokers.reduce((a, b) => a + b, 0) + controllers + used('bench');
@@ -614,9 +620,8 @@ class Bench {
     await sleep(IDLE_SECONDS * 1000);
     const after = await cpuSnapshot(this.cluster);
     const seconds = (after.atMs - before.atMs) / 1000;
-    const used = (name: string) => ((after.byProcess.get(name) ?? 0) - (before.byProcess.get(name) ?? 0)) / seconds;
-    const controllers = [1, 2, 3].map((id) => used(`controller-${id}`));
-    const brokers = BROKER_IDS.map((id) => used(`broker-${id}`));
+    const controllers = [1, 2, 3].map((id) => coresOf(before, after, `controller-${id}`));
+    const brokers = BROKER_IDS.map((id) => coresOf(before, after, `broker-${id}`));
     const total = [...controllers, ...brokers].reduce((a, b) => a + b, 0);
     this.rows.push({
       measure: `idle: one topic of ${PARTITIONS} partitions at RF 3, no clients, ${seconds.toFixed(0)} s`,
@@ -672,16 +677,15 @@ class Bench {
       }
       const after = await cpuSnapshot(this.cluster);
       const count = roundTripsMs.length;
-      const cpuSeconds = (from: CpuSnapshot, to: CpuSnapshot, name: string) =>
-        (to.byProcess.get(name) ?? 0) - (from.byProcess.get(name) ?? 0);
-      const idleRate = (name: string) => cpuSeconds(idleFrom, idleTo, name) / ((idleTo.atMs - idleFrom.atMs) / 1000);
+      const idleRate = (name: string) => coresOf(idleFrom, idleTo, name);
+      const windowSeconds = (after.atMs - before.atMs) / 1000;
       const microsPerRequest = (name: string) =>
-        ((cpuSeconds(before, after, name) - idleRate(name) * ((after.atMs - before.atMs) / 1000)) * 1e6) / count;
+        ((coresOf(before, after, name) - idleRate(name)) * windowSeconds * 1e6) / count;
       const brokers = BROKER_IDS.map((id) => microsPerRequest(`broker-${id}`));
       const controllers = [1, 2, 3].reduce((sum, id) => sum + microsPerRequest(`controller-${id}`), 0);
       roundTripsMs.sort((a, b) => a - b);
       this.rows.push({
-        measure: `cost of one ${label}, one at a time (${(count / ((after.atMs - before.atMs) / 1000)).toFixed(0)}/s)`,
+        measure: `cost of one ${label}, one at a time (${(count / windowSeconds).toFixed(0)}/s)`,
         result:
           `round trip p50 ${percentile(roundTripsMs, 50).toFixed(2)} ms, p99 ${percentile(roundTripsMs, 99).toFixed(2)} ms; ` +
           `CPU per request, net of idle: brokers ${brokers.map((c) => c.toFixed(0)).join(' + ')} µs, ` +
