@@ -42,11 +42,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { type ClientHttp2Session, connect, constants as http2Constants } from 'node:http2';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { ContentType } from '@millrace/protocol';
+import { machineBusySeconds } from '@millrace/test-kit';
 import type { FromServer, ToServer } from './server-process.js';
 
 const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
@@ -276,18 +277,6 @@ async function load(session: ClientHttp2Session, path: string, body: Buffer, req
     }
   };
   await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, requests) }, worker));
-}
-
-/** CPU seconds the machine has been busy on all its cores (not idle, not waiting on I/O), from /proc/stat. */
-function machineBusySeconds(): number {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
-    const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
-    const total = ticks.reduce((a, b) => a + b, 0);
-    return (total - (ticks[3] ?? 0) - (ticks[4] ?? 0)) / 100; // USER_HZ is 100 on every Linux Node runs on.
-  } catch {
-    return Number.NaN;
-  }
 }
 
 function ownCpuUs(): number {
